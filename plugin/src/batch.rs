@@ -1,0 +1,143 @@
+//! A batch of NDJSON records in, events, dead letters and counters out.
+//!
+//! This is the unit of work that crosses the WebAssembly boundary: one call
+//! per batch, never per record. The framing rules are those of
+//! `process-batch` in `wit/transform.wit`.
+
+use crate::config::Settings;
+use crate::error::{ConfigError, RecordError};
+use crate::normalize::{Disposition, normalize_line};
+
+/// One record that was not emitted, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Zero-based index of the record (line) within the batch.
+    pub index: u32,
+    /// Why it was not emitted.
+    pub error: RecordError,
+}
+
+/// Per-batch accounting: `records = emitted + dead_lettered + filtered`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Records (lines) in the batch.
+    pub records: u32,
+    /// Events written to the output.
+    pub emitted: u32,
+    /// Records reported as dead letters.
+    pub dead_lettered: u32,
+    /// Valid records dropped by the configured type filter.
+    pub filtered: u32,
+    /// Emitted events whose activity type is unknown.
+    pub unmapped_event_types: u32,
+    /// Emitted events whose actor variant is unknown.
+    pub unmapped_actor_types: u32,
+    /// Emitted events carrying undocumented fields.
+    pub unmapped_fields: u32,
+}
+
+/// The result of one batch.
+#[derive(Debug, Default)]
+pub struct BatchOutput {
+    /// Emitted events, NDJSON, in input order.
+    pub records: Vec<u8>,
+    /// Records not emitted, in input order.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Accounting.
+    pub counters: Counters,
+}
+
+/// A configured transform, ready to process batches.
+#[derive(Debug, Default)]
+pub struct Transform {
+    settings: Settings,
+}
+
+impl Transform {
+    /// Build a transform from a JSON settings document (`{}` for defaults).
+    pub fn new(settings_json: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: Settings::from_json(settings_json)?,
+        })
+    }
+
+    /// Process one NDJSON batch.
+    pub fn process_batch(&self, input: &[u8]) -> BatchOutput {
+        // Events are roughly twice the size of the activities they come from.
+        let mut out = BatchOutput {
+            records: Vec::with_capacity(input.len() * 2 + 1024),
+            ..BatchOutput::default()
+        };
+        for (index, line) in lines(input).enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            out.counters.records += 1;
+            match normalize_line(line, &self.settings, &mut out.records) {
+                Ok(Disposition::Emitted(unmapped)) => {
+                    let c = &mut out.counters;
+                    c.emitted += 1;
+                    c.unmapped_event_types += u32::from(unmapped.event_type);
+                    c.unmapped_actor_types += u32::from(unmapped.actor_type);
+                    c.unmapped_fields += u32::from(unmapped.fields);
+                }
+                Ok(Disposition::Filtered) => out.counters.filtered += 1,
+                Err(error) => {
+                    out.counters.dead_lettered += 1;
+                    out.dead_letters.push(DeadLetter { index, error });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Split NDJSON into records: `\n` separates, a trailing `\r` is dropped, a
+/// final `\n` does not start another record.
+pub fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = input.strip_suffix(b"\n").unwrap_or(input);
+    let empty = input.is_empty();
+    body.split(|b| *b == b'\n')
+        .filter(move |_| !empty)
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::RecordErrorKind;
+
+    #[test]
+    fn framing_counts_every_line_once() {
+        let count = |s: &str| lines(s.as_bytes()).count();
+        assert_eq!(count(""), 0);
+        assert_eq!(count("\n"), 1);
+        assert_eq!(count("a"), 1);
+        assert_eq!(count("a\n"), 1);
+        assert_eq!(count("a\r\nb\r\n"), 2);
+        assert_eq!(count("a\n\nb"), 3);
+        assert_eq!(lines(b"a\r\n").next().unwrap(), b"a");
+    }
+
+    #[test]
+    fn counters_add_up_and_dead_letters_keep_their_index() {
+        let t = Transform::new(r#"{"exclude_types":["user_logged_out"]}"#).unwrap();
+        let input = concat!(
+            r#"{"id":"activity_1","created_at":"2026-05-18T12:58:03Z","organization_id":null,"organization_uuid":null,"actor":{"type":"anthropic_actor","email_address":null},"type":"session_revoked"}"#,
+            "\n",
+            "not json\n",
+            "\n",
+            r#"{"id":"activity_2","created_at":"2026-05-18T12:58:03Z","actor":{"type":"anthropic_actor"},"type":"user_logged_out"}"#,
+            "\n"
+        );
+        let out = t.process_batch(input.as_bytes());
+        let c = out.counters;
+        assert_eq!(
+            (c.records, c.emitted, c.dead_lettered, c.filtered),
+            (4, 1, 2, 1)
+        );
+        assert_eq!(out.dead_letters[0].index, 1);
+        assert_eq!(out.dead_letters[0].error.kind, RecordErrorKind::InvalidJson);
+        assert_eq!(out.dead_letters[1].index, 2);
+        assert_eq!(out.dead_letters[1].error.kind, RecordErrorKind::BlankLine);
+        assert_eq!(out.records.iter().filter(|b| **b == b'\n').count(), 1);
+    }
+}

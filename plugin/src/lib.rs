@@ -1,0 +1,31 @@
+//! The claude-audit transform: validates Claude compliance telemetry and
+//! normalizes it into the canonical audit schema (v1).
+//!
+//! This crate is pure Rust with no WebAssembly types in its public API, so the
+//! same logic runs natively (unit tests, the host's native benchmark) and
+//! inside the sandbox. The WebAssembly ABI lives in `abi`, compiled only for
+//! wasm targets: the component (`wasm32-wasip2`, WIT world
+//! `claude-audit:transform/transform` in `wit/transform.wit`).
+//!
+//! Entry point: [`Transform`]. The data that changes with the feed
+//! (activity types, actor variants, field roles) lives in `plugin/data/`.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+
+mod actor;
+mod json;
+mod normalize;
+mod tables;
+mod timestamp;
+
+#[cfg(all(target_family = "wasm", target_env = "p2"))]
+mod abi;
+
+pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
+pub use error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
+pub use normalize::SCHEMA_VERSION;
+
+/// The ABI version of `wit/transform.wit` this crate implements.
+pub const ABI_VERSION: u32 = 1;
