@@ -1,0 +1,91 @@
+//! Builds the WebAssembly plugins that the host embeds.
+//!
+//! `claude-audit` must work with no extra files, so the default plugin
+//! component is compiled here (profile `wasm-release`, target `wasm32-wasip2`) and embedded with
+//! `include_bytes!`. The test-only poison plugin (tests/poison-plugin) is
+//! built in the same cargo call, which shares its dependencies, so that the
+//! end-to-end tests can load it with `--plugin`.
+//!
+//! The nested cargo uses its own target directory: sharing the outer one
+//! would deadlock on cargo's build lock.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+/// Cargo profile of the wasm build (see the workspace Cargo.toml).
+const WASM_PROFILE: &str = "wasm-release";
+const PLUGIN_PACKAGE: &str = "claude-audit-plugin";
+const POISON_PACKAGE: &str = "claude-audit-poison-plugin";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let workspace = manifest_dir.parent().expect("host/ sits in the workspace");
+    for watched in [
+        "plugin/src",
+        "plugin/data",
+        "plugin/Cargo.toml",
+        "wit",
+        "tests/poison-plugin",
+        "Cargo.lock",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    let target_dir = workspace.join("target").join("wasm-plugins");
+    build_plugins(workspace, &target_dir);
+    let out = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
+    emit_path(
+        "CLAUDE_AUDIT_PLUGIN_WASM",
+        &out.join("claude_audit_plugin.wasm"),
+    );
+    emit_path(
+        "CLAUDE_AUDIT_POISON_WASM",
+        &out.join("claude_audit_poison_plugin.wasm"),
+    );
+}
+
+fn build_plugins(workspace: &Path, target_dir: &Path) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--profile", WASM_PROFILE, "--target", WASM_TARGET])
+        .args(["-p", PLUGIN_PACKAGE, "-p", POISON_PACKAGE])
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's flags and wrappers (clippy, coverage, a host
+    // --target) are for host code; they must not leak into the wasm build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("running cargo to build the wasm plugin");
+    if !status.success() {
+        panic!(
+            "building the wasm plugin failed ({status}). Is the target installed? \
+             Run: rustup target add {WASM_TARGET} wasm32-wasip1"
+        );
+    }
+}
+
+fn emit_path(var: &str, path: &Path) {
+    assert!(
+        path.exists(),
+        "expected {} after the wasm build",
+        path.display()
+    );
+    println!("cargo:rustc-env={var}={}", path.display());
+}

@@ -1,0 +1,116 @@
+//! The command line: one documented subcommand per file, each an
+//! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
+
+mod bench;
+mod run;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sandbox::SandboxLimits;
+
+/// Turn Claude compliance telemetry into normalized, audit-ready events.
+///
+/// Records are validated and normalized by a sandboxed WebAssembly plugin
+/// (embedded; replace it with --plugin). Records that cannot be processed go
+/// to a dead-letter file with their reason; none are dropped silently.
+///
+/// Exit codes: 0 success; 1 finished, but some records were dead-lettered;
+/// 2 an error stopped the command.
+#[derive(Debug, Parser)]
+#[command(name = "claude-audit", version, help_expected = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Transform NDJSON Activity Feed records from files or stdin into
+    /// canonical audit events (NDJSON).
+    Run(run::RunCommand),
+    /// Measure throughput (events/s, MiB/s) of the plugin logic natively and
+    /// through the WebAssembly sandbox, on the bundled sample or a file.
+    Bench(bench::BenchCommand),
+}
+
+/// How a command that finished went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was emitted or filtered by policy.
+    Clean,
+    /// Some records were dead-lettered.
+    DeadLetters,
+}
+
+impl Command {
+    /// Run the chosen subcommand.
+    pub fn execute(self) -> anyhow::Result<Outcome> {
+        match self {
+            Self::Run(cmd) => cmd.execute(),
+            Self::Bench(cmd) => cmd.execute(),
+        }
+    }
+}
+
+/// Options shared by every command that runs the plugin.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Run this plugin component (.wasm of the `claude-audit:transform`
+    /// world) instead of the embedded one.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub plugin: Option<PathBuf>,
+
+    /// Most memory the plugin may use, in MiB. A batch that needs more is
+    /// split until the offending record is isolated and dead-lettered.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(8..=4096))]
+    pub memory_limit_mib: u32,
+
+    /// Longest time the plugin may spend on one batch, in milliseconds. A
+    /// batch that takes longer is split until the offending record is
+    /// isolated and dead-lettered.
+    #[arg(long, value_name = "MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub batch_timeout_ms: u64,
+}
+
+impl SandboxArgs {
+    /// The limits these options describe.
+    pub fn limits(&self) -> SandboxLimits {
+        SandboxLimits {
+            memory_bytes: (self.memory_limit_mib as usize) << 20,
+            batch_timeout: Duration::from_millis(self.batch_timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sandbox_limits_are_range_checked() {
+        assert!(Cli::try_parse_from(["claude-audit", "run", "--memory-limit-mib", "1"]).is_err());
+        assert!(Cli::try_parse_from(["claude-audit", "run", "--batch-timeout-ms", "0"]).is_err());
+        let cli =
+            Cli::try_parse_from(["claude-audit", "run", "--batch-timeout-ms", "250"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(
+            run.sandbox.limits().batch_timeout,
+            Duration::from_millis(250)
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! `claude-audit run`: NDJSON in (files or stdin), canonical events out.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Outcome, SandboxArgs};
+use crate::config::FileConfig;
+use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::runner::{BatchLimits, Runner, Summary};
+use crate::sandbox::Sandbox;
+
+/// Name used for standard input in dead letters and messages.
+const STDIN_NAME: &str = "<stdin>";
+/// Buffer size for input and output files.
+const IO_BUFFER_BYTES: usize = 256 << 10;
+
+/// Transform NDJSON Activity Feed records into canonical audit events.
+///
+/// Reads each FILE in turn (`-` or no FILE: standard input) and writes one
+/// event per valid record to --output, in input order. Records that fail
+/// validation go to --dead-letter with source, line, reason and the raw
+/// line. A one-line summary goes to stderr at the end; a progress bar too
+/// when stderr is a terminal.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// Input NDJSON files; `-` is standard input. Default: standard input.
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Write events here instead of standard output. The file is created
+    /// (or truncated) with mode 0600.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Write dead letters (rejected records, raw) here. The file is created
+    /// (or truncated) with mode 0600, even when there are none.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "claude-audit.dead-letter.ndjson"
+    )]
+    pub dead_letter: PathBuf,
+
+    /// Configuration file (TOML): input limits and plugin settings.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Most records sent to the plugin in one call.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_records: u32,
+
+    /// A batch is sent once it holds this many bytes, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch_kib: u32,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Sandbox options.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+impl RunCommand {
+    /// Run the command.
+    pub fn execute(self) -> Result<Outcome> {
+        let started = Instant::now();
+        let config = FileConfig::load(self.config.as_deref())?;
+        let inputs = self.input_names();
+        self.check_paths(&inputs)?;
+        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        let limits = BatchLimits {
+            max_records: self.batch_records as usize,
+            max_bytes: (self.batch_kib as usize) << 10,
+            max_record_bytes: config.input.max_record_bytes,
+        };
+        let settings_json = config.plugin_settings_json()?;
+        let instance = sandbox.instantiate(&settings_json)?;
+        let output = self.open_output()?;
+        let dead_letters = DeadLetterWriter::create(&self.dead_letter)?;
+        let mut runner = Runner::new(
+            &sandbox,
+            settings_json,
+            instance,
+            limits,
+            output,
+            dead_letters,
+        )?;
+        let progress = self.progress_bar(&inputs);
+        let mut done_before = 0;
+        for input in &inputs {
+            let (name, reader) = open_input(input)?;
+            let mut on_batch = |bytes: u64| progress.set_position(done_before + bytes);
+            runner.run_source(&name, reader, &mut on_batch)?;
+            done_before = progress.position();
+        }
+        progress.finish_and_clear();
+        let summary = runner.finish()?;
+        eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
+        Ok(if summary.dead_lettered > 0 {
+            Outcome::DeadLetters
+        } else {
+            Outcome::Clean
+        })
+    }
+
+    fn input_names(&self) -> Vec<PathBuf> {
+        if self.inputs.is_empty() {
+            vec![PathBuf::from("-")]
+        } else {
+            self.inputs.clone()
+        }
+    }
+
+    /// Refuse to truncate an input, or to mix events and dead letters.
+    fn check_paths(&self, inputs: &[PathBuf]) -> Result<()> {
+        let dead = same_file_key(&self.dead_letter);
+        if let Some(output) = &self.output {
+            let out = same_file_key(output);
+            if out.is_some() && out == dead || output == &self.dead_letter {
+                bail!("--output and --dead-letter must be different files");
+            }
+            for input in inputs {
+                if input != Path::new("-") && same_file_key(input) == out && out.is_some() {
+                    bail!("--output {} is also an input", output.display());
+                }
+            }
+        }
+        for input in inputs {
+            if input != Path::new("-") && same_file_key(input) == dead && dead.is_some() {
+                bail!(
+                    "--dead-letter {} is also an input",
+                    self.dead_letter.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn open_output(&self) -> Result<Box<dyn Write>> {
+        Ok(match &self.output {
+            None => Box::new(BufWriter::with_capacity(
+                IO_BUFFER_BYTES,
+                io::stdout().lock(),
+            )),
+            Some(path) => {
+                let file = private_file(path)
+                    .with_context(|| format!("creating output file {}", path.display()))?;
+                Box::new(SyncOnFlush(BufWriter::with_capacity(IO_BUFFER_BYTES, file)))
+            }
+        })
+    }
+
+    fn progress_bar(&self, inputs: &[PathBuf]) -> ProgressBar {
+        if self.no_progress || !io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let total: Option<u64> = inputs
+            .iter()
+            .map(|p| {
+                (p != Path::new("-"))
+                    .then(|| p.metadata().ok().map(|m| m.len()))
+                    .flatten()
+            })
+            .sum();
+        let bar = match total {
+            Some(total) => ProgressBar::new(total),
+            None => ProgressBar::no_length(),
+        };
+        let style = ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}",
+        )
+        .map(|s| s.progress_chars("=> "));
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar
+    }
+}
+
+/// A file writer whose final flush also fsyncs, so that "finished" means
+/// "on disk".
+struct SyncOnFlush(BufWriter<File>);
+
+impl Write for SyncOnFlush {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.0.get_ref().sync_all()
+    }
+}
+
+/// `(device, inode)` of an existing file, to compare paths for identity.
+fn same_file_key(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        path.metadata().ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+fn open_input(path: &Path) -> Result<(String, Box<dyn io::BufRead>)> {
+    if path == Path::new("-") {
+        let stdin = BufReader::with_capacity(IO_BUFFER_BYTES, io::stdin());
+        return Ok((STDIN_NAME.to_owned(), Box::new(stdin)));
+    }
+    let file = File::open(path).with_context(|| format!("opening input {}", path.display()))?;
+    Ok((
+        path.display().to_string(),
+        Box::new(BufReader::with_capacity(IO_BUFFER_BYTES, file)),
+    ))
+}
+
+fn summary_line(s: &Summary, started: Instant, dead_letter: &Path) -> String {
+    let mut line = format!(
+        "claude-audit: read {}, emitted {}, dead-lettered {}, filtered {} in {:.2}s",
+        s.read,
+        s.emitted,
+        s.dead_lettered,
+        s.filtered,
+        started.elapsed().as_secs_f64()
+    );
+    if s.unmapped_event_types + s.unmapped_actor_types + s.unmapped_fields > 0 {
+        line += &format!(
+            "; unmapped: {} event types, {} actor types, {} with unknown fields",
+            s.unmapped_event_types, s.unmapped_actor_types, s.unmapped_fields
+        );
+    }
+    if s.plugin_restarts > 0 {
+        line += &format!("; plugin restarted {} times", s.plugin_restarts);
+    }
+    if s.dead_lettered > 0 {
+        line += &format!("; dead letters in {}", dead_letter.display());
+    }
+    line
+}

@@ -1,0 +1,116 @@
+//! The configuration file (`--config FILE`, TOML).
+//!
+//! Pipeline behaviour lives here (input limits, the plugin's policy);
+//! runtime knobs (batch size, sandbox limits) are command-line flags. Every
+//! option is documented below and in the README; unknown keys are refused,
+//! so that a typo cannot silently weaken a policy. Secrets never go in this
+//! file: later key options name a file or an environment variable.
+//!
+//! ```toml
+//! [input]
+//! max_record_bytes = 1048576   # longer lines are dead-lettered as `too_long`
+//!
+//! [plugin]                     # handed to the plugin as JSON (README: "Plugin settings")
+//! exclude_types = ["compliance_api_accessed"]
+//! retention = { class = "audit_log", days = 2192, legal_hold = false }
+//! ```
+
+use std::path::Path;
+
+use anyhow::{Context, Result, ensure};
+use serde::Deserialize;
+
+/// Default longest accepted record: 1 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Hard ceiling for `input.max_record_bytes` (64 MiB): above it a single
+/// record could break the memory bound of `run`.
+const MAX_MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// How input is read.
+    #[serde(default)]
+    pub input: InputConfig,
+    /// Plugin settings, passed through to the plugin's `configure` as JSON.
+    /// The plugin validates them and names any bad key.
+    #[serde(default)]
+    pub plugin: toml::Table,
+}
+
+/// `[input]`: how NDJSON input is read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Longest accepted line, in bytes (default 1 MiB, at most 64 MiB).
+    /// Longer lines are dead-lettered as `too_long` with their first bytes.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+const fn default_max_record_bytes() -> usize {
+    DEFAULT_MAX_RECORD_BYTES
+}
+
+impl FileConfig {
+    /// Read and validate a configuration file; `None` gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let config: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("parsing config file {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("checking config file {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let max = self.input.max_record_bytes;
+        ensure!(
+            (1..=MAX_MAX_RECORD_BYTES).contains(&max),
+            "input.max_record_bytes must be between 1 and {MAX_MAX_RECORD_BYTES}, not {max}"
+        );
+        Ok(())
+    }
+
+    /// The `[plugin]` table as the JSON document `configure` takes.
+    pub fn plugin_settings_json(&self) -> Result<String> {
+        serde_json::to_string(&self.plugin).context("encoding the [plugin] settings as JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_plugin_passthrough() {
+        let c: FileConfig = toml::from_str("[plugin]\nexclude_types = [\"a\"]\n").unwrap();
+        assert_eq!(c.input.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+        assert_eq!(
+            c.plugin_settings_json().unwrap(),
+            r#"{"exclude_types":["a"]}"#
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_limits_are_refused() {
+        assert!(toml::from_str::<FileConfig>("[inptu]\n").is_err());
+        let c: FileConfig = toml::from_str("[input]\nmax_record_bytes = 0\n").unwrap();
+        assert!(c.validate().is_err());
+    }
+}

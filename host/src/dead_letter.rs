@@ -1,0 +1,103 @@
+//! The dead-letter output: every record that was not emitted, with its
+//! source, line number, reason and raw bytes, so that nothing is lost.
+//!
+//! The file holds raw, unredacted input, so it is created with mode 0600
+//! (and an existing file is narrowed to 0600 before anything is written).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use serde::Serialize;
+
+/// One dead-letter record (one NDJSON line of the dead-letter file).
+#[derive(Debug, Serialize)]
+pub struct DeadLetterRecord<'a> {
+    /// Input name (`<stdin>` for standard input).
+    pub source: &'a str,
+    /// One-based line number within the source.
+    pub line: u64,
+    /// Stable machine-readable reason (`invalid_json`, `plugin_trap`, ...).
+    pub kind: &'a str,
+    /// Dotted field path concerned, empty if none.
+    pub field: &'a str,
+    /// Human-readable reason; never contains record content.
+    pub reason: &'a str,
+    /// The raw line as text, when it is valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<&'a str>,
+    /// The raw line in base64, when it is not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_base64: Option<String>,
+    /// Full length of the line in bytes.
+    pub length: u64,
+    /// Whether `raw` holds only the first bytes of the line (over-long lines).
+    pub raw_truncated: bool,
+}
+
+impl<'a> DeadLetterRecord<'a> {
+    /// Fill `raw` or `raw_base64` from the line's bytes.
+    pub fn with_raw(mut self, bytes: &'a [u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.raw = Some(text),
+            Err(_) => {
+                self.raw_base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+        self
+    }
+}
+
+/// Writes dead-letter records to a private file.
+pub struct DeadLetterWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl DeadLetterWriter {
+    /// Create (or truncate) `path` with mode 0600.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = private_file(path)
+            .with_context(|| format!("creating dead-letter file {}", path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Append one record.
+    pub fn write(&mut self, record: &DeadLetterRecord<'_>) -> Result<()> {
+        let context = || format!("writing dead-letter file {}", self.path.display());
+        serde_json::to_writer(&mut self.out, record).with_context(context)?;
+        self.out.write_all(b"\n").with_context(context)?;
+        Ok(())
+    }
+
+    /// Flush and fsync: dead letters are the only copy of rejected input.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .with_context(|| format!("flushing dead-letter file {}", self.path.display()))?;
+        Ok(self.path)
+    }
+}
+
+/// Open `path` for writing with mode 0600, truncating it.
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // `mode` applies only to new files; narrow an existing one too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}

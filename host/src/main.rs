@@ -1,0 +1,49 @@
+//! `claude-audit`: turns Claude compliance telemetry into audit-ready
+//! evidence. This file only parses the command line, runs the command and
+//! maps the outcome to an exit code; the work lives in the modules below.
+//!
+//! Exit codes (documented in the README and `--help`):
+//! - 0: success; every record was emitted or filtered by policy;
+//! - 1: the run finished, but some records went to the dead-letter file;
+//! - 2: an error stopped the command (bad arguments, configuration, I/O,
+//!   plugin that cannot be loaded).
+
+mod cli;
+mod config;
+mod dead_letter;
+mod input;
+mod plugin;
+mod runner;
+mod sandbox;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code when some records were dead-lettered.
+const EXIT_DEAD_LETTERS: u8 = 1;
+/// Exit code when an error stopped the command.
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version requests are not errors.
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command.execute() {
+        Ok(cli::Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::DeadLetters) => ExitCode::from(EXIT_DEAD_LETTERS),
+        Err(e) => {
+            eprintln!("claude-audit: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The record loop of `run`: read lines, batch them, send each batch through
+//! the plugin, write events and dead letters, and count everything.
+//!
+//! Accounting invariant, checked at the end of every run:
+//! `read = emitted + dead_lettered + filtered`.
+//!
+//! When the plugin fails on a batch (trap, timeout, memory limit, or an
+//! answer that breaks the batch contract) nothing is lost: the instance is
+//! replaced and the batch is split in halves, recursively, until the records
+//! that make it fail are isolated and dead-lettered one by one. Every other
+//! record of the batch is still emitted, in order.
+
+use std::io::{BufRead, Write};
+use std::ops::Range;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter};
+use crate::input::{Line, LineReader};
+use crate::sandbox::{BatchError, BatchOutput, PluginFailure, PluginInstance, Sandbox};
+
+/// When a batch is sent to the plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Most records per batch.
+    pub max_records: usize,
+    /// A batch is sent once it holds at least this many bytes.
+    pub max_bytes: usize,
+    /// Longest accepted line; longer ones are dead-lettered as `too_long`.
+    pub max_record_bytes: usize,
+}
+
+/// What happened to the input, in records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Lines read.
+    pub read: u64,
+    /// Events written.
+    pub emitted: u64,
+    /// Records written to the dead-letter file.
+    pub dead_lettered: u64,
+    /// Valid records dropped by the configured type filter.
+    pub filtered: u64,
+    /// Events whose activity type the plugin did not know.
+    pub unmapped_event_types: u64,
+    /// Events whose actor variant the plugin did not know.
+    pub unmapped_actor_types: u64,
+    /// Events with undocumented fields.
+    pub unmapped_fields: u64,
+    /// Times the plugin instance was replaced after a failure.
+    pub plugin_restarts: u64,
+}
+
+/// Lines waiting to be sent: one NDJSON blob plus where each line sits.
+#[derive(Default)]
+struct Batch {
+    blob: Vec<u8>,
+    /// `(line number, byte range in blob without the newline)`.
+    lines: Vec<(u64, Range<usize>)>,
+}
+
+impl Batch {
+    fn push(&mut self, line_no: u64, bytes: &[u8]) {
+        let start = self.blob.len();
+        self.blob.extend_from_slice(bytes);
+        self.lines.push((line_no, start..self.blob.len()));
+        self.blob.push(b'\n');
+    }
+
+    /// The NDJSON bytes of `range` of lines (contiguous in the blob).
+    fn slice(&self, range: &Range<usize>) -> &[u8] {
+        let start = self.lines[range.start].1.start;
+        let end = self.lines[range.end - 1].1.end + 1;
+        &self.blob[start..end]
+    }
+
+    fn clear(&mut self) {
+        self.blob.clear();
+        self.lines.clear();
+    }
+}
+
+/// Runs sources through a plugin into an output and a dead-letter file.
+pub struct Runner<'s> {
+    sandbox: &'s Sandbox,
+    settings_json: String,
+    instance: PluginInstance,
+    limits: BatchLimits,
+    output: Box<dyn Write + 's>,
+    dead_letters: DeadLetterWriter,
+    summary: Summary,
+}
+
+impl<'s> Runner<'s> {
+    /// A runner around an instance configured with `settings_json` (made by
+    /// the caller before any output file is created, so that a refused
+    /// configuration leaves nothing behind).
+    pub fn new(
+        sandbox: &'s Sandbox,
+        settings_json: String,
+        instance: PluginInstance,
+        limits: BatchLimits,
+        output: Box<dyn Write + 's>,
+        dead_letters: DeadLetterWriter,
+    ) -> Result<Self> {
+        Ok(Self {
+            sandbox,
+            settings_json,
+            instance,
+            limits,
+            output,
+            dead_letters,
+            summary: Summary::default(),
+        })
+    }
+
+    /// Process one source to its end. `on_batch` is called with the bytes
+    /// read so far after each batch (for progress display).
+    pub fn run_source(
+        &mut self,
+        name: &str,
+        reader: impl BufRead,
+        on_batch: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let mut lines = LineReader::new(reader, self.limits.max_record_bytes);
+        let mut batch = Batch::default();
+        let mut line_no = 0;
+        while let Some(line) = lines
+            .next_line()
+            .with_context(|| format!("reading {name}"))?
+        {
+            line_no += 1;
+            self.summary.read += 1;
+            match line {
+                Line::Complete(bytes) => batch.push(line_no, &bytes),
+                Line::TooLong { prefix, length } => {
+                    // Send what precedes it first, so that dead letters and
+                    // events keep input order. Over-long lines are rare.
+                    if !batch.lines.is_empty() {
+                        self.send(name, &batch, 0..batch.lines.len())?;
+                        batch.clear();
+                    }
+                    self.too_long(name, line_no, &prefix, length)?;
+                }
+            }
+            if batch.lines.len() >= self.limits.max_records
+                || batch.blob.len() >= self.limits.max_bytes
+            {
+                self.send(name, &batch, 0..batch.lines.len())?;
+                batch.clear();
+                on_batch(lines.bytes_read);
+            }
+        }
+        if !batch.lines.is_empty() {
+            self.send(name, &batch, 0..batch.lines.len())?;
+        }
+        on_batch(lines.bytes_read);
+        Ok(())
+    }
+
+    /// Flush everything and check the accounting.
+    pub fn finish(mut self) -> Result<Summary> {
+        self.output.flush().context("flushing the output")?;
+        drop(self.output);
+        self.dead_letters.finish()?;
+        let s = self.summary;
+        ensure!(
+            s.read == s.emitted + s.dead_lettered + s.filtered,
+            "internal accounting error: read {} != emitted {} + dead-lettered {} + filtered {}",
+            s.read,
+            s.emitted,
+            s.dead_lettered,
+            s.filtered
+        );
+        Ok(s)
+    }
+
+    fn too_long(&mut self, source: &str, line: u64, prefix: &[u8], length: u64) -> Result<()> {
+        let reason = format!(
+            "the line is {length} bytes long, over the limit of {} bytes (input.max_record_bytes)",
+            self.limits.max_record_bytes
+        );
+        let record = DeadLetterRecord {
+            source,
+            line,
+            kind: "too_long",
+            field: "",
+            reason: &reason,
+            raw: None,
+            raw_base64: None,
+            length,
+            raw_truncated: true,
+        };
+        self.dead_letters.write(&record.with_raw(prefix))?;
+        self.summary.dead_lettered += 1;
+        Ok(())
+    }
+
+    /// Send `range` of `batch` to the plugin, isolating poison records on failure.
+    fn send(&mut self, source: &str, batch: &Batch, range: Range<usize>) -> Result<()> {
+        let result = self.instance.process_batch(batch.slice(&range));
+        let failure = match result {
+            Ok(Ok(output)) => match check_contract(&output, range.len()) {
+                Ok(()) => return self.accept(source, batch, range.start, output),
+                Err(why) => PluginFailure::Trap(why),
+            },
+            Ok(Err(BatchError::NotConfigured)) => {
+                bail!("the plugin reports that it is not configured (a plugin bug)")
+            }
+            Err(failure) => failure,
+        };
+        self.restart()?;
+        if range.len() == 1 {
+            return self.poison(source, batch, range.start, &failure);
+        }
+        let middle = range.start + range.len() / 2;
+        self.send(source, batch, range.start..middle)?;
+        self.send(source, batch, middle..range.end)
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.summary.plugin_restarts += 1;
+        self.instance = self
+            .sandbox
+            .instantiate(&self.settings_json)
+            .context("restarting the plugin after a failure")?;
+        Ok(())
+    }
+
+    /// Dead-letter the single record at `index` that made the plugin fail.
+    fn poison(
+        &mut self,
+        source: &str,
+        batch: &Batch,
+        index: usize,
+        failure: &PluginFailure,
+    ) -> Result<()> {
+        let (line, span) = &batch.lines[index];
+        let kind = match failure {
+            PluginFailure::Timeout => "plugin_timeout",
+            PluginFailure::Trap(_) => "plugin_trap",
+        };
+        let reason = failure.to_string();
+        let record = DeadLetterRecord {
+            source,
+            line: *line,
+            kind,
+            field: "",
+            reason: &reason,
+            raw: None,
+            raw_base64: None,
+            length: span.len() as u64,
+            raw_truncated: false,
+        };
+        self.dead_letters
+            .write(&record.with_raw(&batch.blob[span.clone()]))?;
+        self.summary.dead_lettered += 1;
+        Ok(())
+    }
+
+    /// Write a successful batch's events and dead letters; count them.
+    fn accept(
+        &mut self,
+        source: &str,
+        batch: &Batch,
+        first: usize,
+        output: BatchOutput,
+    ) -> Result<()> {
+        self.output
+            .write_all(&output.records)
+            .context("writing the output")?;
+        for dead in &output.dead_letters {
+            let (line, span) = &batch.lines[first + dead.index as usize];
+            let record = DeadLetterRecord {
+                source,
+                line: *line,
+                kind: record_error_kind_name(dead.error.kind),
+                field: &dead.error.field,
+                reason: &dead.error.detail,
+                raw: None,
+                raw_base64: None,
+                length: span.len() as u64,
+                raw_truncated: false,
+            };
+            self.dead_letters
+                .write(&record.with_raw(&batch.blob[span.clone()]))?;
+        }
+        let c = output.counters;
+        let s = &mut self.summary;
+        s.emitted += u64::from(c.emitted);
+        s.dead_lettered += u64::from(c.dead_lettered);
+        s.filtered += u64::from(c.filtered);
+        s.unmapped_event_types += u64::from(c.unmapped_event_types);
+        s.unmapped_actor_types += u64::from(c.unmapped_actor_types);
+        s.unmapped_fields += u64::from(c.unmapped_fields);
+        Ok(())
+    }
+}
+
+/// Check a plugin's answer against the batch contract of `wit/transform.wit`.
+/// A plugin that miscounts is treated like one that trapped: its records
+/// are isolated rather than trusted.
+fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
+    let c = &output.counters;
+    let lines = output.records.iter().filter(|b| **b == b'\n').count();
+    let indexes_ok = output
+        .dead_letters
+        .windows(2)
+        .all(|w| w[0].index < w[1].index)
+        && output
+            .dead_letters
+            .last()
+            .is_none_or(|d| (d.index as usize) < sent);
+    let ok = c.records as usize == sent
+        && u64::from(c.emitted) + u64::from(c.dead_lettered) + u64::from(c.filtered)
+            == u64::from(c.records)
+        && output.dead_letters.len() == c.dead_lettered as usize
+        && lines == c.emitted as usize
+        && output.records.last().is_none_or(|b| *b == b'\n')
+        && indexes_ok;
+    if ok {
+        Ok(())
+    } else {
+        Err("the plugin's batch answer broke the contract (counts do not add up)".to_owned())
+    }
+}
+
+/// The dead-letter `kind` of a plugin record error.
+fn record_error_kind_name(kind: crate::sandbox::RecordErrorKind) -> &'static str {
+    use crate::sandbox::RecordErrorKind as K;
+    match kind {
+        K::BlankLine => "blank_line",
+        K::ByteOrderMark => "byte_order_mark",
+        K::InvalidUtf8 => "invalid_utf8",
+        K::InvalidJson => "invalid_json",
+        K::NotAnObject => "not_an_object",
+        K::DuplicateField => "duplicate_field",
+        K::MissingField => "missing_field",
+        K::WrongType => "wrong_type",
+        K::InvalidValue => "invalid_value",
+        K::TooLong => "too_long",
+    }
+}

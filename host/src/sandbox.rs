@@ -1,0 +1,272 @@
+//! The only wasmtime code of the host: engine, component, linker and the
+//! per-instance store with its limits.
+//!
+//! Set-up follows wasmtime's embedding examples: the [`Engine`], the compiled
+//! [`Component`] and the [`Linker`] (pre-instantiated as a `TransformPre`) are
+//! built once per process; each [`PluginInstance`] gets its own [`Store`] with
+//! [`StoreLimits`] and a WASI context that grants nothing (no preopened
+//! directories, no network, no environment, no arguments; stdio closed or
+//! discarded, so a plugin cannot print record data to our terminal).
+//!
+//! An instance lives for many batches, because `configure` does the expensive
+//! set-up once. After a trap the instance is dropped and a fresh one is made
+//! from the pre-instantiated component: a trapped store must not be reused.
+//!
+//! CPU time is bounded with epoch interruption (cheaper than fuel): an
+//! [`EpochTicker`] thread advances the engine's epoch every [`EPOCH_TICK`],
+//! and each call gets a deadline in ticks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "transform",
+        path: "../wit",
+    });
+}
+
+pub use bindings::claude_audit::transform::types::{
+    BatchError, BatchOutput, ConfigError, ConfigErrorKind, RecordErrorKind,
+};
+use bindings::{Transform, TransformPre, claude_audit::transform::types::Config as PluginConfig};
+
+/// The ABI version of `wit/transform.wit` this host speaks.
+pub const ABI_VERSION: u32 = 1;
+
+/// How often the epoch advances. A batch deadline is a whole number of ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits for one plugin instance.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxLimits {
+    /// Largest linear memory the plugin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Longest time one `process-batch` call may run.
+    pub batch_timeout: Duration,
+}
+
+/// Per-store host state: WASI (granting nothing) and the memory limiter.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled plugin, ready to be instantiated any number of times.
+pub struct Sandbox {
+    engine: Engine,
+    pre: TransformPre<HostState>,
+    limits: SandboxLimits,
+    _ticker: EpochTicker,
+}
+
+/// Why a call into the plugin failed. Never caused by bad record data alone:
+/// the plugin reports that as dead letters. This is a bug or a limit.
+#[derive(Debug, Clone)]
+pub enum PluginFailure {
+    /// The call ran past the batch deadline.
+    Timeout,
+    /// The plugin trapped (panic, out-of-bounds access, memory limit ...).
+    Trap(String),
+}
+
+impl std::fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("the plugin exceeded the batch time limit"),
+            Self::Trap(why) => write!(f, "the plugin trapped: {why}"),
+        }
+    }
+}
+
+impl Sandbox {
+    /// Compile `wasm` (a component of the `transform` world) under `limits`.
+    pub fn new(wasm: &[u8], limits: SandboxLimits) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the WebAssembly engine")?;
+        let component = Component::new(&engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("compiling the plugin component")?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("the plugin does not fit the host (does it import more than WASI?)")?;
+        let pre = TransformPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("the plugin does not export the `claude-audit:transform/transform` world")?;
+        let ticker = EpochTicker::start(engine.clone())?;
+        Ok(Self {
+            engine,
+            pre,
+            limits,
+            _ticker: ticker,
+        })
+    }
+
+    /// A new, configured instance. Fails on an ABI mismatch or a refused
+    /// configuration.
+    pub fn instantiate(&self, settings_json: &str) -> Result<PluginInstance> {
+        let mut instance = self.bare_instance()?;
+        let abi = instance
+            .call(|b, s| b.call_abi_version(s))
+            .map_err(|f| anyhow::anyhow!("{f}"))
+            .context("asking the plugin for its ABI version")?;
+        if abi != ABI_VERSION {
+            bail!("the plugin speaks ABI version {abi}, this host speaks {ABI_VERSION}");
+        }
+        let config = PluginConfig {
+            settings_json: settings_json.to_owned(),
+        };
+        instance
+            .call(|b, s| b.call_configure(s, &config))
+            .map_err(|f| anyhow::anyhow!("{f}"))
+            .context("configuring the plugin")?
+            .map_err(|e| anyhow::anyhow!("{}", describe_config_error(&e)))
+            .context("the plugin refused its settings")?;
+        Ok(instance)
+    }
+
+    fn bare_instance(&self) -> Result<PluginInstance> {
+        let state = HostState {
+            // Deny by default: nothing is granted.
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                // A component instantiates several core modules (the plugin and
+                // the WASI adapter shims); one plugin is a handful of instances.
+                .instances(16)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let deadline_ticks =
+            (self.limits.batch_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(deadline_ticks);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(anyhow::Error::from)
+            .context("instantiating the plugin")?;
+        Ok(PluginInstance {
+            store,
+            bindings,
+            deadline_ticks,
+        })
+    }
+}
+
+/// One live plugin instance with its store.
+pub struct PluginInstance {
+    store: Store<HostState>,
+    bindings: Transform,
+    deadline_ticks: u64,
+}
+
+impl PluginInstance {
+    /// Run one batch. `Ok(Err(_))` is a batch-level refusal by the plugin.
+    pub fn process_batch(
+        &mut self,
+        records: &[u8],
+    ) -> Result<Result<BatchOutput, BatchError>, PluginFailure> {
+        self.call(|b, s| b.call_process_batch(s, records))
+    }
+
+    /// The schema version the plugin emits.
+    pub fn schema_version(&mut self) -> Result<String, PluginFailure> {
+        self.call(|b, s| b.call_schema_version(s))
+    }
+
+    /// Call into the guest under a fresh deadline, classifying failures.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&Transform, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginFailure> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        f(&self.bindings, &mut self.store).map_err(|e| match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginFailure::Timeout,
+            _ => PluginFailure::Trap(first_line(&format!("{e:#}"))),
+        })
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A configuration error as one line: `path: message (kind)`.
+pub fn describe_config_error(e: &ConfigError) -> String {
+    let kind = match e.kind {
+        ConfigErrorKind::InvalidSyntax => "invalid syntax",
+        ConfigErrorKind::UnknownField => "unknown field",
+        ConfigErrorKind::InvalidValue => "invalid value",
+    };
+    if e.path.is_empty() {
+        format!("{} ({kind})", e.message)
+    } else {
+        format!("{}: {} ({kind})", e.path, e.message)
+    }
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] until dropped; `Drop`
+/// stops and joins the thread (as wasmtime's own `serve` command does).
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

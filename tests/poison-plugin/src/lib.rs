@@ -1,0 +1,95 @@
+//! A deliberately misbehaving transform component, for the host's sandbox
+//! tests only. It speaks the real `claude-audit:transform` world and echoes
+//! each record as its "event", except records containing a marker:
+//!
+//! - `POISON_TRAP`: panics (a trap in wasm);
+//! - `POISON_LOOP`: loops forever (the host's batch deadline must stop it);
+//! - `POISON_OOM`: allocates without bound (the host's memory limit must stop it).
+//!
+//! Never shipped: the host embeds it only for its end-to-end tests.
+
+#[cfg(target_family = "wasm")]
+mod component {
+    wit_bindgen::generate!({
+        world: "transform",
+        path: "../../wit",
+    });
+
+    use claude_audit::transform::types as wit;
+
+    struct Poison;
+
+    impl Guest for Poison {
+        fn abi_version() -> u32 {
+            1
+        }
+
+        fn schema_version() -> String {
+            "poison".to_owned()
+        }
+
+        fn configure(_config: wit::Config) -> Result<(), wit::ConfigError> {
+            Ok(())
+        }
+
+        fn process_batch(records: Vec<u8>) -> Result<wit::BatchOutput, wit::BatchError> {
+            let mut out = Vec::with_capacity(records.len() + 1);
+            let mut count = 0;
+            for line in lines(&records) {
+                misbehave_if_marked(line);
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                count += 1;
+            }
+            Ok(wit::BatchOutput {
+                records: out,
+                dead_letters: Vec::new(),
+                counters: wit::Counters {
+                    records: count,
+                    emitted: count,
+                    dead_lettered: 0,
+                    filtered: 0,
+                    unmapped_event_types: 0,
+                    unmapped_actor_types: 0,
+                    unmapped_fields: 0,
+                },
+            })
+        }
+    }
+
+    /// NDJSON framing of `process-batch`. Not shared with the real plugin on
+    /// purpose: linking the plugin crate would export its component a
+    /// second time.
+    fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+        let body = input.strip_suffix(b"\n").unwrap_or(input);
+        let empty = input.is_empty();
+        body.split(|b| *b == b'\n')
+            .filter(move |_| !empty)
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn misbehave_if_marked(line: &[u8]) {
+        if contains(line, b"POISON_TRAP") {
+            panic!("poison record");
+        }
+        if contains(line, b"POISON_LOOP") {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        if contains(line, b"POISON_OOM") {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+    }
+
+    export!(Poison);
+}
