@@ -1,0 +1,14 @@
+//! End-to-end tests: they run the real `claude-audit` binary (built by cargo
+//! with its embedded plugin) on real inputs, and check stdout, stderr, exit
+//! codes and the files it writes.
+//!
+//! One test binary (declared in host/Cargo.toml) links faster than many.
+//! Shared helpers live in `util.rs`; each file covers one concern.
+
+mod golden;
+mod malformed;
+mod memory;
+mod run;
+mod sandbox;
+mod schema;
+mod util;
