@@ -58,9 +58,11 @@ fn build_plugins(workspace: &Path, target_dir: &Path) {
         .arg(target_dir);
     // The outer build's flags and wrappers (clippy, coverage, a host
     // --target) are for host code; they must not leak into the wasm build.
+    // wasm SIMD (on by default in wasmtime) lets memchr and friends use
+    // 128-bit vectors inside the sandbox.
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+simd128");
     for var in [
         "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "RUSTC_WRAPPER",
         "RUSTC_WORKSPACE_WRAPPER",

@@ -6,11 +6,11 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::RecordError;
-use crate::json::{self, RawMembers, RawObject};
+use crate::json::{self, JsonStr, RawObject};
+use crate::json_writer::JsonWriter;
 use crate::tables::tables;
 
 /// Field names shared by most variants.
@@ -21,41 +21,21 @@ const TYPE_FIELD: &str = "type";
 const FALLBACK_ID_FIELD: &str = "user_id";
 const FALLBACK_EMAIL_FIELD: &str = "email_address";
 
-/// The canonical actor.
-#[derive(Debug, Serialize)]
-pub struct Actor<'r, 'a> {
-    /// The feed's variant name (`user_actor`, ...), verbatim.
-    #[serde(rename = "type")]
-    pub variant: Cow<'a, str>,
-    /// Canonical kind (`user`, `api_key`, ..., or `unknown`).
-    pub kind: &'static str,
-    /// The variant's identifier (user id, key id, subject, ...).
-    pub id: Option<Cow<'a, str>>,
-    /// E-mail address, where the variant has one.
-    pub email: Option<Cow<'a, str>>,
-    /// Client IP address (v4 or v6), as sent.
-    pub ip: Option<Cow<'a, str>>,
-    /// Client user agent, as sent.
-    pub user_agent: Option<Cow<'a, str>>,
-    /// The variant's other documented fields, verbatim.
-    pub attributes: RawMembers<'r, 'a>,
-}
-
 /// An actor split into its canonical parts, before serialization.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ParsedActor<'a> {
     /// `actor.type`.
-    pub variant: Cow<'a, str>,
+    pub variant: JsonStr<'a>,
     /// Canonical kind.
     pub kind: &'static str,
     /// Canonical id.
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<JsonStr<'a>>,
     /// Canonical email.
-    pub email: Option<Cow<'a, str>>,
+    pub email: Option<JsonStr<'a>>,
     /// Client IP.
-    pub ip: Option<Cow<'a, str>>,
+    pub ip: Option<JsonStr<'a>>,
     /// Client user agent.
-    pub user_agent: Option<Cow<'a, str>>,
+    pub user_agent: Option<JsonStr<'a>>,
     /// Documented fields not mapped above.
     pub attributes: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Undocumented fields (to go under `unmapped.fields` as `actor.<name>`).
@@ -71,7 +51,7 @@ impl<'a> ParsedActor<'a> {
         let variant = json::optional_str(object.get(TYPE_FIELD), "actor.type")?
             .filter(|v| !v.is_empty())
             .ok_or_else(|| RecordError::missing("actor.type"))?;
-        let known = tables().actor_variants.get(variant.as_ref());
+        let known = tables().actor_variants.get(variant.as_str());
         let (kind, id_field, email_field) = match known {
             Some(v) => (v.kind, v.id_field, v.email_field),
             None => (
@@ -81,9 +61,15 @@ impl<'a> ParsedActor<'a> {
             ),
         };
         let mut actor = ParsedActor {
+            variant,
             kind,
+            id: None,
+            email: None,
+            ip: None,
+            user_agent: None,
+            attributes: Vec::new(),
+            unmapped: Vec::new(),
             unknown_variant: known.is_none(),
-            ..Default::default()
         };
         for (key, value) in object.members {
             let slot = match key.as_ref() {
@@ -110,21 +96,20 @@ impl<'a> ParsedActor<'a> {
                     .push((Cow::Owned(format!("actor.{key}")), value)),
             }
         }
-        actor.variant = variant;
         Ok(actor)
     }
 
-    /// The serializable view.
-    pub fn view(&self) -> Actor<'_, 'a> {
-        Actor {
-            variant: self.variant.clone(),
-            kind: self.kind,
-            id: self.id.clone(),
-            email: self.email.clone(),
-            ip: self.ip.clone(),
-            user_agent: self.user_agent.clone(),
-            attributes: RawMembers(&self.attributes),
-        }
+    /// Write the canonical `actor` object.
+    pub fn write(&self, w: &mut JsonWriter<'_>) {
+        w.object("actor")
+            .json_str("type", &self.variant)
+            .str("kind", self.kind)
+            .opt_json_str("id", self.id.as_ref())
+            .opt_json_str("email", self.email.as_ref())
+            .opt_json_str("ip", self.ip.as_ref())
+            .opt_json_str("user_agent", self.user_agent.as_ref())
+            .raw_members("attributes", &self.attributes)
+            .end();
     }
 }
 

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::{RecordError, RecordErrorKind};
@@ -129,6 +129,41 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
+/// A JSON string from the input: its decoded text for lookups, and its raw
+/// JSON form, which is written back verbatim. Copying the already-validated
+/// raw bytes skips escaping the text again on output, the largest single
+/// cost of normalization before this type existed.
+#[derive(Debug, Clone)]
+pub struct JsonStr<'a> {
+    raw: &'a RawValue,
+    text: Cow<'a, str>,
+}
+
+impl<'a> JsonStr<'a> {
+    /// The decoded text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The string as raw JSON, quotes and escapes included.
+    pub fn raw(&self) -> &'a RawValue {
+        self.raw
+    }
+}
+
+impl std::ops::Deref for JsonStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Serialize for JsonStr<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
 /// Whether a raw value is JSON `null`.
 pub fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
@@ -139,7 +174,7 @@ pub fn is_null(raw: &RawValue) -> bool {
 pub fn optional_str<'a>(
     raw: Option<&'a RawValue>,
     field: &str,
-) -> Result<Option<Cow<'a, str>>, RecordError> {
+) -> Result<Option<JsonStr<'a>>, RecordError> {
     match raw {
         None => Ok(None),
         Some(raw) => str_or_null(raw)
@@ -148,7 +183,7 @@ pub fn optional_str<'a>(
 }
 
 /// Read a raw value as a string or null; `None` if it is of another type.
-pub fn str_or_null(raw: &RawValue) -> Option<Option<Cow<'_, str>>> {
+pub fn str_or_null(raw: &RawValue) -> Option<Option<JsonStr<'_>>> {
     if is_null(raw) {
         Some(None)
     } else {
@@ -158,27 +193,15 @@ pub fn str_or_null(raw: &RawValue) -> Option<Option<Cow<'_, str>>> {
 
 /// A raw JSON string's content, borrowed when it has no escapes; `None` if
 /// the value is not a string.
-pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
-}
-
-/// Serializes `(key, raw value)` pairs as a JSON object, values verbatim.
-#[derive(Debug)]
-pub struct RawMembers<'r, 'a>(pub &'r [(Cow<'a, str>, &'a RawValue)]);
-
-impl Serialize for RawMembers<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, value) in self.0 {
-            map.serialize_entry(key.as_ref(), value)?;
-        }
-        map.end()
-    }
+pub fn as_str(raw: &RawValue) -> Option<JsonStr<'_>> {
+    let json = raw.get();
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    let text = if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
+        Cow::Owned(serde_json::from_str::<String>(json).ok()?)
+    } else {
+        Cow::Borrowed(inner)
+    };
+    Some(JsonStr { raw, text })
 }
 
 #[cfg(test)]
@@ -212,11 +235,13 @@ mod tests {
     #[test]
     fn strings_are_read_with_and_without_escapes() {
         let o = RawObject::parse(r#"{"a":"plain","b":"tab\t","c":3,"d":null}"#, "").unwrap();
-        assert_eq!(as_str(o.get("a").unwrap()).unwrap(), "plain");
-        assert_eq!(as_str(o.get("b").unwrap()).unwrap(), "tab\t");
+        assert_eq!(as_str(o.get("a").unwrap()).unwrap().as_str(), "plain");
+        let escaped = as_str(o.get("b").unwrap()).unwrap();
+        assert_eq!(escaped.as_str(), "tab\t");
+        assert_eq!(serde_json::to_string(&escaped).unwrap(), r#""tab\t""#);
         assert!(as_str(o.get("c").unwrap()).is_none());
-        assert_eq!(optional_str(o.get("d"), "d").unwrap(), None);
-        assert_eq!(optional_str(o.get("zz"), "zz").unwrap(), None);
+        assert!(optional_str(o.get("d"), "d").unwrap().is_none());
+        assert!(optional_str(o.get("zz"), "zz").unwrap().is_none());
         let e = optional_str(o.get("c"), "c").unwrap_err();
         assert_eq!(e.kind, RecordErrorKind::WrongType);
     }

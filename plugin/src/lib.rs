@@ -16,12 +16,22 @@ pub mod error;
 
 mod actor;
 mod json;
+mod json_writer;
 mod normalize;
 mod tables;
 mod timestamp;
 
 #[cfg(all(target_family = "wasm", target_env = "p2"))]
 mod abi;
+
+/// The allocator inside the sandbox. Normalization allocates a few small
+/// buffers per record; Rust's default wasm allocator (dlmalloc) made the
+/// sandboxed path measurably slower than talc (see the benchmark).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+// SAFETY: the guest is single-threaded (no atomics), which is what
+// `new_global` requires; talc then owns the memory it grows.
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
 pub use error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};

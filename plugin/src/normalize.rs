@@ -8,13 +8,13 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::actor::{Actor, ParsedActor};
+use crate::actor::ParsedActor;
 use crate::config::Settings;
 use crate::error::{RecordError, RecordErrorKind};
-use crate::json::{self, RawMembers, RawObject};
+use crate::json::{self, JsonStr, RawObject};
+use crate::json_writer::JsonWriter;
 use crate::tables::{FieldRole, OutcomeRule, tables};
 use crate::timestamp;
 
@@ -57,7 +57,7 @@ pub struct Unmapped {
 }
 
 /// Normalize one input line, appending the event and a `\n` to `out`.
-/// On error `out` is left as it was.
+/// On error nothing is appended: every check runs before writing starts.
 pub fn normalize_line(
     line: &[u8],
     settings: &Settings,
@@ -70,18 +70,8 @@ pub fn normalize_line(
         return Ok(Disposition::Filtered);
     }
     let event = Event::build(&activity, settings)?;
-    let flags = event.unmapped_flags();
-    let start = out.len();
-    if let Err(e) = serde_json::to_writer(&mut *out, &event.view(settings)) {
-        out.truncate(start);
-        // Unreachable in practice (all keys are strings); report, don't panic.
-        return Err(RecordError::record(
-            RecordErrorKind::InvalidValue,
-            format!("could not serialize the event: {}", e.classify() as u8),
-        ));
-    }
-    out.push(b'\n');
-    Ok(Disposition::Emitted(flags))
+    event.write(settings, out);
+    Ok(Disposition::Emitted(event.unmapped_flags()))
 }
 
 /// Line-level checks: BOM, UTF-8, blank.
@@ -109,12 +99,12 @@ fn decode_line(line: &[u8]) -> Result<&str, RecordError> {
 
 /// The validated common fields of an activity.
 struct Activity<'r, 'a> {
-    id: Cow<'a, str>,
-    created_at_raw: Cow<'a, str>,
+    id: JsonStr<'a>,
+    created_at_raw: JsonStr<'a>,
     created_at: time::OffsetDateTime,
-    event_type: Cow<'a, str>,
-    organization_id: Option<Cow<'a, str>>,
-    organization_uuid: Option<Cow<'a, str>>,
+    event_type: JsonStr<'a>,
+    organization_id: Option<JsonStr<'a>>,
+    organization_uuid: Option<JsonStr<'a>>,
     actor: &'a RawValue,
     record: &'r RawObject<'a>,
 }
@@ -155,7 +145,7 @@ impl<'r, 'a> Activity<'r, 'a> {
 fn required_str<'a>(
     record: &RawObject<'a>,
     field: &'static str,
-) -> Result<Cow<'a, str>, RecordError> {
+) -> Result<JsonStr<'a>, RecordError> {
     match json::optional_str(record.get(field), field)? {
         None => Err(RecordError::missing(field)),
         Some(value) if value.is_empty() => Err(RecordError::field(
@@ -183,11 +173,11 @@ struct Event<'r, 'a> {
 /// Values picked out of type-specific fields by `field-roles.tsv`.
 #[derive(Default)]
 struct Roles<'a> {
-    resource: Option<(usize, (&'static str, Cow<'a, str>))>,
-    target_user_id: Option<(usize, Cow<'a, str>)>,
-    target_email: Option<(usize, Cow<'a, str>)>,
-    request_id: Option<(usize, Cow<'a, str>)>,
-    model_id: Option<(usize, Cow<'a, str>)>,
+    resource: Option<(usize, (&'static str, JsonStr<'a>))>,
+    target_user_id: Option<(usize, JsonStr<'a>)>,
+    target_email: Option<(usize, JsonStr<'a>)>,
+    request_id: Option<(usize, JsonStr<'a>)>,
+    model_id: Option<(usize, JsonStr<'a>)>,
 }
 
 impl<'a> Roles<'a> {
@@ -226,7 +216,7 @@ impl<'a> Roles<'a> {
 impl<'r, 'a> Event<'r, 'a> {
     fn build(activity: &'r Activity<'r, 'a>, _settings: &Settings) -> Result<Self, RecordError> {
         let actor = ParsedActor::parse(activity.actor)?;
-        let row = tables().activity_types.get(activity.event_type.as_ref());
+        let row = tables().activity_types.get(activity.event_type.as_str());
         let mut details = Vec::new();
         let mut unmapped = Vec::new();
         let mut roles = Roles::default();
@@ -267,7 +257,8 @@ impl<'r, 'a> Event<'r, 'a> {
         }
     }
 
-    fn view<'v>(&'v self, settings: &'v Settings) -> EventView<'v, 'a> {
+    /// Append the event as one JSON object, fields in schema order.
+    fn write(&self, settings: &Settings, out: &mut Vec<u8>) {
         let a = self.activity;
         let retention = &settings.retention;
         let retain_until = (!retention.legal_hold)
@@ -275,58 +266,74 @@ impl<'r, 'a> Event<'r, 'a> {
             .flatten()
             .map(timestamp::format);
         let user_id = (self.actor.kind == "user")
-            .then(|| self.actor.id.clone())
+            .then_some(self.actor.id.as_ref())
             .flatten();
-        EventView {
-            schema_version: SCHEMA_VERSION,
-            event_id: a.id.clone(),
-            timestamp: timestamp::format(a.created_at),
-            source: Source {
-                name: SOURCE_NAME,
-                created_at: a.created_at_raw.clone(),
-            },
-            event_type: a.event_type.clone(),
-            category: self.category,
-            action: self.action,
-            outcome: self.outcome,
-            organization_id: a.organization_id.clone(),
-            organization_uuid: a.organization_uuid.clone(),
-            user_id,
-            request_id: self.roles.request_id.as_ref().map(|(_, v)| v.clone()),
-            model_id: self.roles.model_id.as_ref().map(|(_, v)| v.clone()),
+        let mut w = JsonWriter::new(out);
+        w.begin()
+            .str("schema_version", SCHEMA_VERSION)
+            .json_str("event_id", &a.id)
+            .str("timestamp", &timestamp::format(a.created_at))
+            .object("source")
+            .str("name", SOURCE_NAME)
+            .json_str("created_at", &a.created_at_raw)
+            .end()
+            .json_str("event_type", &a.event_type)
+            .str("category", self.category)
+            .str("action", self.action)
+            .str("outcome", self.outcome)
+            .opt_json_str("organization_id", a.organization_id.as_ref())
+            .opt_json_str("organization_uuid", a.organization_uuid.as_ref())
+            .opt_json_str("user_id", user_id)
+            .opt_json_str("request_id", role(&self.roles.request_id))
+            .opt_json_str("model_id", role(&self.roles.model_id))
             // The Activity Feed never carries prompts or model output
             // (SPEC section 6); chat-content sources will fill these.
-            prompt_hash: None,
-            response_hash: None,
-            actor: self.actor.view(),
-            target: Target {
-                user_id: self.roles.target_user_id.as_ref().map(|(_, v)| v.clone()),
-                email: self.roles.target_email.as_ref().map(|(_, v)| v.clone()),
-            },
-            resource: self
-                .roles
-                .resource
-                .as_ref()
-                .map(|(_, (kind, id))| Resource {
-                    kind,
-                    id: id.clone(),
-                }),
-            details: RawMembers(&self.details),
-            policy_flags: &[],
-            redaction_metadata: RedactionMetadata::default(),
-            retention_state: RetentionState {
-                class: &retention.class,
-                period_days: retention.days,
-                retain_until,
-                legal_hold: retention.legal_hold,
-            },
-            unmapped: UnmappedView {
-                event_type: self.unknown_type,
-                actor_type: self.actor.unknown_variant,
-                fields: RawMembers(&self.unmapped),
-            },
-        }
+            .null("prompt_hash")
+            .null("response_hash");
+        self.actor.write(&mut w);
+        w.object("target")
+            .opt_json_str("user_id", role(&self.roles.target_user_id))
+            .opt_json_str("email", role(&self.roles.target_email))
+            .end();
+        match &self.roles.resource {
+            Some((_, (kind, id))) => w
+                .object("resource")
+                .str("type", kind)
+                .json_str("id", id)
+                .end(),
+            None => w.null("resource"),
+        };
+        w.raw_members("details", &self.details)
+            .str_array("policy_flags", [])
+            // Redaction is not part of this release: every event says so
+            // explicitly rather than omitting the field.
+            .object("redaction_metadata")
+            .bool("applied", false)
+            .null("policy_version")
+            .null("key_id")
+            .object("counts")
+            .end()
+            .str_array("paths", [])
+            .end()
+            .object("retention_state")
+            .str("class", &retention.class)
+            .u64("period_days", u64::from(retention.days))
+            .opt_str("retain_until", retain_until.as_deref())
+            .bool("legal_hold", retention.legal_hold)
+            .end()
+            .object("unmapped")
+            .bool("event_type", self.unknown_type)
+            .bool("actor_type", self.actor.unknown_variant)
+            .raw_members("fields", &self.unmapped)
+            .end()
+            .end();
+        out.push(b'\n');
     }
+}
+
+/// The value that won a field role, if any.
+fn role<'s, 'a>(slot: &'s Option<(usize, JsonStr<'a>)>) -> Option<&'s JsonStr<'a>> {
+    slot.as_ref().map(|(_, v)| v)
 }
 
 /// `status_code` outcome: 2xx/3xx success, 4xx failure, anything else unknown
@@ -347,81 +354,4 @@ fn outcome(rule: OutcomeRule, record: &RawObject<'_>) -> &'static str {
             }
         }
     }
-}
-
-/// The canonical audit event (schema v1), field order as documented.
-#[derive(Serialize)]
-struct EventView<'v, 'a> {
-    schema_version: &'static str,
-    event_id: Cow<'a, str>,
-    timestamp: String,
-    source: Source<'a>,
-    event_type: Cow<'a, str>,
-    category: &'static str,
-    action: &'static str,
-    outcome: &'static str,
-    organization_id: Option<Cow<'a, str>>,
-    organization_uuid: Option<Cow<'a, str>>,
-    user_id: Option<Cow<'a, str>>,
-    request_id: Option<Cow<'a, str>>,
-    model_id: Option<Cow<'a, str>>,
-    prompt_hash: Option<&'static str>,
-    response_hash: Option<&'static str>,
-    actor: Actor<'v, 'a>,
-    target: Target<'a>,
-    resource: Option<Resource<'a>>,
-    details: RawMembers<'v, 'a>,
-    policy_flags: &'static [&'static str],
-    redaction_metadata: RedactionMetadata,
-    retention_state: RetentionState<'v>,
-    unmapped: UnmappedView<'v, 'a>,
-}
-
-#[derive(Serialize)]
-struct Source<'a> {
-    name: &'static str,
-    created_at: Cow<'a, str>,
-}
-
-#[derive(Serialize)]
-struct Target<'a> {
-    user_id: Option<Cow<'a, str>>,
-    email: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct Resource<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: Cow<'a, str>,
-}
-
-/// What redaction did to the event. Redaction is not part of this release:
-/// every event says so explicitly rather than omitting the field.
-#[derive(Serialize, Default)]
-struct RedactionMetadata {
-    applied: bool,
-    policy_version: Option<&'static str>,
-    key_id: Option<&'static str>,
-    counts: Empty,
-    paths: &'static [&'static str],
-}
-
-/// Serializes as `{}`.
-#[derive(Serialize, Default)]
-struct Empty {}
-
-#[derive(Serialize)]
-struct RetentionState<'v> {
-    class: &'v str,
-    period_days: u32,
-    retain_until: Option<String>,
-    legal_hold: bool,
-}
-
-#[derive(Serialize)]
-struct UnmappedView<'v, 'a> {
-    event_type: bool,
-    actor_type: bool,
-    fields: RawMembers<'v, 'a>,
 }

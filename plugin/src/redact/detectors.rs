@@ -1,0 +1,241 @@
+//! The detector set: `data/detectors.toml` compiled once into regexes plus a
+//! literal prefilter, and the scan that finds sensitive spans in a string.
+//!
+//! Cost control: a string is first run through one Aho-Corasick automaton
+//! holding every detector's keywords (case-insensitive); only detectors whose
+//! keyword occurs, plus the digit-shaped detectors when the string has a
+//! digit, run their regex. Most strings (ids, enum values) run none.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use serde::Deserialize;
+
+use super::validate::Validator;
+
+const DETECTORS_TOML: &str = include_str!("../../data/detectors.toml");
+
+/// How far back (in bytes) a detector's `context` words are looked for.
+const CONTEXT_WINDOW: usize = 40;
+
+/// The broad class of data a detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClass {
+    /// Personal data.
+    Pii,
+    /// Protected health information.
+    Phi,
+    /// Credentials and keys.
+    Secret,
+    /// Payment and bank data.
+    Financial,
+}
+
+impl DataClass {
+    /// The name written to `data_classes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pii => "pii",
+            Self::Phi => "phi",
+            Self::Secret => "secret",
+            Self::Financial => "financial",
+        }
+    }
+}
+
+/// One `[[detector]]` as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorSpec {
+    id: String,
+    entity: String,
+    data_class: DataClass,
+    flag: String,
+    pattern: String,
+    keywords: Vec<String>,
+    #[serde(default)]
+    context: Vec<String>,
+    validator: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorFile {
+    detector: Vec<DetectorSpec>,
+}
+
+/// A compiled detector.
+#[derive(Debug)]
+pub struct Detector {
+    /// Unique id.
+    pub id: String,
+    /// Entity class (chooses the action).
+    pub entity: String,
+    /// Broad data class.
+    pub data_class: DataClass,
+    /// Policy flag.
+    pub flag: String,
+    regex: Regex,
+    value_group: bool,
+    context: Vec<String>,
+    validator: Validator,
+}
+
+/// A sensitive span found in a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the detector in the set.
+    pub detector: usize,
+    /// Byte range in the scanned string.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+}
+
+/// All detectors, with their prefilter.
+#[derive(Debug)]
+pub struct DetectorSet {
+    detectors: Vec<Detector>,
+    prefilter: AhoCorasick,
+    /// Detector index of each prefilter pattern.
+    keyword_owner: Vec<usize>,
+    /// Detectors with no keyword: run when the string has a digit.
+    digit_detectors: u64,
+}
+
+impl DetectorSet {
+    /// The built-in set from `data/detectors.toml`.
+    ///
+    /// # Panics
+    /// If the embedded file is malformed: a build defect that the unit tests
+    /// of this module catch, never a runtime condition.
+    pub fn builtin() -> Self {
+        Self::from_toml(DETECTORS_TOML).expect("data/detectors.toml is valid (unit-tested)")
+    }
+
+    /// Compile a detector file.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let file: DetectorFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if file.detector.len() > 64 {
+            return Err("at most 64 detectors (the candidate set is a u64)".to_owned());
+        }
+        let mut detectors = Vec::new();
+        let mut keywords = Vec::new();
+        let mut keyword_owner = Vec::new();
+        let mut digit_detectors = 0u64;
+        for (index, spec) in file.detector.into_iter().enumerate() {
+            let regex = Regex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.id))?;
+            let validator = Validator::from_name(&spec.validator)
+                .ok_or_else(|| format!("{}: unknown validator {}", spec.id, spec.validator))?;
+            if spec.keywords.is_empty() {
+                digit_detectors |= 1 << index;
+            }
+            for keyword in spec.keywords {
+                keywords.push(keyword);
+                keyword_owner.push(index);
+            }
+            detectors.push(Detector {
+                value_group: regex.capture_names().any(|n| n == Some("value")),
+                id: spec.id,
+                entity: spec.entity,
+                data_class: spec.data_class,
+                flag: spec.flag,
+                regex,
+                context: spec.context.iter().map(|c| c.to_ascii_lowercase()).collect(),
+                validator,
+            });
+        }
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            detectors,
+            prefilter,
+            keyword_owner,
+            digit_detectors,
+        })
+    }
+
+    /// The detectors, in priority order.
+    pub fn detectors(&self) -> &[Detector] {
+        &self.detectors
+    }
+
+    /// Find sensitive spans in `text`, appending them to `findings` sorted by
+    /// position and never overlapping (an earlier detector wins).
+    pub fn scan(&self, text: &str, findings: &mut Vec<Finding>) {
+        let start = findings.len();
+        let candidates = self.candidates(text);
+        if candidates == 0 {
+            return;
+        }
+        for (index, detector) in self.detectors.iter().enumerate() {
+            if candidates & (1 << index) == 0 {
+                continue;
+            }
+            detector.find(text, index, &mut |f| {
+                let taken = findings[start..]
+                    .iter()
+                    .any(|o| f.start < o.end && o.start < f.end);
+                if !taken {
+                    findings.push(f);
+                }
+            });
+        }
+        findings[start..].sort_by_key(|f| f.start);
+    }
+
+    /// Bit set of the detectors worth running on `text`.
+    fn candidates(&self, text: &str) -> u64 {
+        let mut set = 0u64;
+        if text.bytes().any(|b| b.is_ascii_digit()) {
+            set |= self.digit_detectors;
+        }
+        for m in self.prefilter.find_overlapping_iter(text) {
+            set |= 1 << self.keyword_owner[m.pattern().as_usize()];
+        }
+        set
+    }
+}
+
+impl Detector {
+    /// Every validated match of this detector in `text`.
+    fn find(&self, text: &str, index: usize, accept: &mut dyn FnMut(Finding)) {
+        let mut check = |start: usize, end: usize| {
+            if self.passes(text, start, end) {
+                accept(Finding {
+                    detector: index,
+                    start,
+                    end,
+                });
+            }
+        };
+        if self.value_group {
+            for caps in self.regex.captures_iter(text) {
+                if let Some(m) = caps.name("value") {
+                    check(m.start(), m.end());
+                }
+            }
+        } else {
+            for m in self.regex.find_iter(text) {
+                check(m.start(), m.end());
+            }
+        }
+    }
+
+    fn passes(&self, text: &str, start: usize, end: usize) -> bool {
+        let before = &text[text.floor_char_boundary(start.saturating_sub(CONTEXT_WINDOW))..start];
+        if !self.context.is_empty() {
+            let window = before.to_ascii_lowercase();
+            if !self.context.iter().any(|c| window.contains(c.as_str())) {
+                return false;
+            }
+        }
+        self.validator.accepts(&text[start..end], before)
+    }
+}
+
+#[cfg(test)]
+mod tests;
