@@ -13,12 +13,18 @@
 //! [plugin]                     # handed to the plugin as JSON (README: "Plugin settings")
 //! exclude_types = ["compliance_api_accessed"]
 //! retention = { class = "audit_log", days = 2192, legal_hold = false }
+//!
+//! [keys]                       # sources only: files or environment variables
+//! hmac = [{ id = "k1", file = "/etc/claude-audit/hmac-k1.key" }]
+//! vault = { env = "CLAUDE_AUDIT_VAULT_KEY" }
 //! ```
 
 use std::path::Path;
 
 use anyhow::{Context, Result, ensure};
 use serde::Deserialize;
+
+use crate::keys::{HmacKeyConfig, KeySource};
 
 /// Default longest accepted record: 1 MiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -38,6 +44,25 @@ pub struct FileConfig {
     /// The plugin validates them and names any bad key.
     #[serde(default)]
     pub plugin: toml::Table,
+    /// Where keys are read from (never the keys themselves).
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: sources of the pseudonymization and vault keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Id of the HMAC key that pseudonymizes (needed with several keys; the
+    /// others stay listed for rotation).
+    #[serde(default)]
+    pub active: Option<String>,
+    /// HMAC keys: `{ id = "k1", file = "/path" }` or `{ id = "k1", env = "VAR" }`.
+    #[serde(default)]
+    pub hmac: Vec<HmacKeyConfig>,
+    /// Vault key source (`{ file = "/path" }` or `{ env = "VAR" }`).
+    #[serde(default)]
+    pub vault: Option<KeySource>,
 }
 
 /// `[input]`: how NDJSON input is read.
@@ -87,9 +112,23 @@ impl FileConfig {
         Ok(())
     }
 
-    /// The `[plugin]` table as the JSON document `configure` takes.
-    pub fn plugin_settings_json(&self) -> Result<String> {
-        serde_json::to_string(&self.plugin).context("encoding the [plugin] settings as JSON")
+    /// The `[plugin]` table as the JSON document `configure` takes, with
+    /// `redaction.vault` set by the host (on exactly when a vault is open,
+    /// so that no pseudonym pair is produced without a place to keep it).
+    pub fn plugin_settings_json(&self, vault: bool) -> Result<String> {
+        let mut plugin =
+            serde_json::to_value(&self.plugin).context("encoding the [plugin] settings as JSON")?;
+        if vault || plugin.pointer("/redaction/vault").is_some() {
+            let redaction = plugin
+                .as_object_mut()
+                .context("[plugin] must be a table")?
+                .entry("redaction")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(table) = redaction.as_object_mut() {
+                table.insert("vault".into(), vault.into());
+            }
+        }
+        serde_json::to_string(&plugin).context("encoding the [plugin] settings as JSON")
     }
 }
 
@@ -102,8 +141,12 @@ mod tests {
         let c: FileConfig = toml::from_str("[plugin]\nexclude_types = [\"a\"]\n").unwrap();
         assert_eq!(c.input.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
         assert_eq!(
-            c.plugin_settings_json().unwrap(),
+            c.plugin_settings_json(false).unwrap(),
             r#"{"exclude_types":["a"]}"#
+        );
+        assert_eq!(
+            c.plugin_settings_json(true).unwrap(),
+            r#"{"exclude_types":["a"],"redaction":{"vault":true}}"#
         );
     }
 

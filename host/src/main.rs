@@ -4,7 +4,8 @@
 //!
 //! Exit codes (documented in the README and `--help`):
 //! - 0: success; every record was emitted or filtered by policy;
-//! - 1: the run finished, but some records went to the dead-letter file;
+//! - 1: the run finished, but some records went to the dead-letter file
+//!   (`reveal`: some pseudonyms were not found);
 //! - 2: an error stopped the command (bad arguments, configuration, I/O,
 //!   plugin that cannot be loaded).
 
@@ -12,9 +13,11 @@ mod cli;
 mod config;
 mod dead_letter;
 mod input;
+mod keys;
 mod plugin;
 mod runner;
 mod sandbox;
+mod vault;
 
 use std::process::ExitCode;
 
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
     };
     match cli.command.execute() {
         Ok(cli::Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(cli::Outcome::DeadLetters) => ExitCode::from(EXIT_DEAD_LETTERS),
+        Ok(cli::Outcome::Partial) => ExitCode::from(EXIT_DEAD_LETTERS),
         Err(e) => {
             eprintln!("claude-audit: error: {e:#}");
             ExitCode::from(EXIT_ERROR)

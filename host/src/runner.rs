@@ -17,7 +17,10 @@ use anyhow::{Context, Result, bail, ensure};
 
 use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter};
 use crate::input::{Line, LineReader};
-use crate::sandbox::{BatchError, BatchOutput, PluginFailure, PluginInstance, Sandbox};
+use crate::sandbox::{
+    BatchError, BatchOutput, PluginFailure, PluginInstance, PluginSetup, Sandbox,
+};
+use crate::vault::{self, VaultWriter};
 
 /// When a batch is sent to the plugin.
 #[derive(Debug, Clone, Copy)]
@@ -83,35 +86,38 @@ impl Batch {
 /// Runs sources through a plugin into an output and a dead-letter file.
 pub struct Runner<'s> {
     sandbox: &'s Sandbox,
-    settings_json: String,
+    setup: PluginSetup,
     instance: PluginInstance,
     limits: BatchLimits,
     output: Box<dyn Write + 's>,
     dead_letters: DeadLetterWriter,
+    vault: Option<VaultWriter>,
     summary: Summary,
 }
 
 impl<'s> Runner<'s> {
-    /// A runner around an instance configured with `settings_json` (made by
-    /// the caller before any output file is created, so that a refused
+    /// A runner around an instance configured with `setup` (made by the
+    /// caller before any output file is created, so that a refused
     /// configuration leaves nothing behind).
     pub fn new(
         sandbox: &'s Sandbox,
-        settings_json: String,
+        setup: PluginSetup,
         instance: PluginInstance,
         limits: BatchLimits,
         output: Box<dyn Write + 's>,
         dead_letters: DeadLetterWriter,
-    ) -> Result<Self> {
-        Ok(Self {
+        vault: Option<VaultWriter>,
+    ) -> Self {
+        Self {
             sandbox,
-            settings_json,
+            setup,
             instance,
             limits,
             output,
             dead_letters,
+            vault,
             summary: Summary::default(),
-        })
+        }
     }
 
     /// Process one source to its end. `on_batch` is called with the bytes
@@ -163,6 +169,9 @@ impl<'s> Runner<'s> {
         self.output.flush().context("flushing the output")?;
         drop(self.output);
         self.dead_letters.finish()?;
+        if let Some(vault) = self.vault {
+            vault.finish()?;
+        }
         let s = self.summary;
         ensure!(
             s.read == s.emitted + s.dead_lettered + s.filtered,
@@ -222,7 +231,7 @@ impl<'s> Runner<'s> {
         self.summary.plugin_restarts += 1;
         self.instance = self
             .sandbox
-            .instantiate(&self.settings_json)
+            .instantiate(&self.setup)
             .context("restarting the plugin after a failure")?;
         Ok(())
     }
@@ -266,6 +275,17 @@ impl<'s> Runner<'s> {
         first: usize,
         output: BatchOutput,
     ) -> Result<()> {
+        // The vault first: an event must never carry a pseudonym whose
+        // mapping was not kept.
+        if let Some(vault) = &mut self.vault {
+            for entry in &output.vault_entries {
+                vault.add(&vault::Entry {
+                    pseudonym: entry.pseudonym.clone(),
+                    original: entry.original.clone(),
+                    entity: entry.entity.clone(),
+                })?;
+            }
+        }
         self.output
             .write_all(&output.records)
             .context("writing the output")?;

@@ -36,10 +36,24 @@ mod bindings {
 pub use bindings::claude_audit::transform::types::{
     BatchError, BatchOutput, ConfigError, ConfigErrorKind, RecordErrorKind,
 };
-use bindings::{Transform, TransformPre, claude_audit::transform::types::Config as PluginConfig};
+use bindings::claude_audit::transform::types::{Config as PluginConfig, HmacKey as PluginHmacKey};
+use bindings::{Transform, TransformPre};
+
+use crate::keys::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this host speaks.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
+
+/// What a plugin instance is configured with.
+#[derive(Debug, Clone)]
+pub struct PluginSetup {
+    /// The `[plugin]` settings as JSON.
+    pub settings_json: String,
+    /// Pseudonymization keys.
+    pub hmac_keys: Vec<HmacKey>,
+    /// Id of the active key, when several are given.
+    pub active_key_id: Option<String>,
+}
 
 /// How often the epoch advances. A batch deadline is a whole number of ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -130,7 +144,7 @@ impl Sandbox {
 
     /// A new, configured instance. Fails on an ABI mismatch or a refused
     /// configuration.
-    pub fn instantiate(&self, settings_json: &str) -> Result<PluginInstance> {
+    pub fn instantiate(&self, setup: &PluginSetup) -> Result<PluginInstance> {
         let mut instance = self.bare_instance()?;
         let abi = instance
             .call(|b, s| b.call_abi_version(s))
@@ -140,7 +154,16 @@ impl Sandbox {
             bail!("the plugin speaks ABI version {abi}, this host speaks {ABI_VERSION}");
         }
         let config = PluginConfig {
-            settings_json: settings_json.to_owned(),
+            settings_json: setup.settings_json.clone(),
+            hmac_keys: setup
+                .hmac_keys
+                .iter()
+                .map(|k| PluginHmacKey {
+                    id: k.id.clone(),
+                    secret: k.secret.bytes().to_vec(),
+                })
+                .collect(),
+            active_key_id: setup.active_key_id.clone(),
         };
         instance
             .call(|b, s| b.call_configure(s, &config))
@@ -227,6 +250,10 @@ pub fn describe_config_error(e: &ConfigError) -> String {
         ConfigErrorKind::InvalidSyntax => "invalid syntax",
         ConfigErrorKind::UnknownField => "unknown field",
         ConfigErrorKind::InvalidValue => "invalid value",
+        ConfigErrorKind::MissingKey => {
+            "missing key; pass --hmac-key-file, --hmac-key-env, a [keys] section in the \
+             config file, or --ephemeral-key"
+        }
     };
     if e.path.is_empty() {
         format!("{} ({kind})", e.message)

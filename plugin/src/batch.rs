@@ -5,8 +5,10 @@
 //! `process-batch` in `wit/transform.wit`.
 
 use crate::config::Settings;
-use crate::error::{ConfigError, RecordError};
+use crate::error::{ConfigError, ConfigErrorKind, RecordError};
 use crate::normalize::{Disposition, normalize_line};
+use crate::redact::pseudonym::HmacKey;
+use crate::redact::{Redactor, VaultEntry};
 
 /// One record that was not emitted, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +47,35 @@ pub struct BatchOutput {
     pub dead_letters: Vec<DeadLetter>,
     /// Accounting.
     pub counters: Counters,
+    /// Pseudonym -> original pairs for the forensic vault (empty unless
+    /// `redaction.vault` is on).
+    pub vault: Vec<VaultEntry>,
 }
 
 /// A configured transform, ready to process batches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Transform {
     settings: Settings,
+    redactor: Option<Redactor>,
 }
 
 impl Transform {
-    /// Build a transform from a JSON settings document (`{}` for defaults).
-    pub fn new(settings_json: &str) -> Result<Self, ConfigError> {
-        Ok(Self {
-            settings: Settings::from_json(settings_json)?,
-        })
+    /// Build a transform from a JSON settings document (`{}` for defaults)
+    /// and the HMAC keys. Redaction is on by default and then needs a key:
+    /// the one named `active_key`, or the only one given.
+    pub fn new(
+        settings_json: &str,
+        keys: Vec<HmacKey>,
+        active_key: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let settings = Settings::from_json(settings_json)?;
+        let redactor = if settings.redaction.enabled {
+            let key = active(keys, active_key)?;
+            Some(Redactor::new(settings.redaction.clone(), key)?)
+        } else {
+            None
+        };
+        Ok(Self { settings, redactor })
     }
 
     /// Process one NDJSON batch.
@@ -71,7 +88,14 @@ impl Transform {
         for (index, line) in lines(input).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             out.counters.records += 1;
-            match normalize_line(line, &self.settings, &mut out.records) {
+            let redactor = self.redactor.as_ref();
+            match normalize_line(
+                line,
+                &self.settings,
+                redactor,
+                &mut out.records,
+                &mut out.vault,
+            ) {
                 Ok(Disposition::Emitted(unmapped)) => {
                     let c = &mut out.counters;
                     c.emitted += 1;
@@ -87,6 +111,34 @@ impl Transform {
             }
         }
         out
+    }
+}
+
+/// The key that pseudonymizes.
+fn active(keys: Vec<HmacKey>, active_key: Option<&str>) -> Result<HmacKey, ConfigError> {
+    let error = |kind, message: String| ConfigError {
+        kind,
+        path: "keys".to_owned(),
+        message,
+    };
+    match (active_key, keys.len()) {
+        (_, 0) => Err(error(
+            ConfigErrorKind::MissingKey,
+            "redaction needs an HMAC key: configure one (from a file or an environment \
+             variable), ask for an ephemeral key, or disable redaction explicitly"
+                .to_owned(),
+        )),
+        (None, 1) => Ok(keys.into_iter().next().expect("one key")),
+        (None, _) => Err(error(
+            ConfigErrorKind::InvalidValue,
+            "several HMAC keys: name the active one".to_owned(),
+        )),
+        (Some(id), _) => keys.into_iter().find(|k| k.id == id).ok_or_else(|| {
+            error(
+                ConfigErrorKind::InvalidValue,
+                format!("no HMAC key with id `{id}`"),
+            )
+        }),
     }
 }
 
@@ -119,7 +171,8 @@ mod tests {
 
     #[test]
     fn counters_add_up_and_dead_letters_keep_their_index() {
-        let t = Transform::new(r#"{"exclude_types":["user_logged_out"]}"#).unwrap();
+        let settings = r#"{"exclude_types":["user_logged_out"],"redaction":{"enabled":false}}"#;
+        let t = Transform::new(settings, Vec::new(), None).unwrap();
         let input = concat!(
             r#"{"id":"activity_1","created_at":"2026-05-18T12:58:03Z","organization_id":null,"organization_uuid":null,"actor":{"type":"anthropic_actor","email_address":null},"type":"session_revoked"}"#,
             "\n",

@@ -4,7 +4,7 @@
 //! unknown keys are refused so that a typo cannot silently weaken a policy.
 //! This module parses and validates; it does not apply anything.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
@@ -34,6 +34,9 @@ pub struct Settings {
     /// How long the evidence must be kept.
     #[serde(default)]
     pub retention: RetentionSettings,
+    /// What to redact and how.
+    #[serde(default)]
+    pub redaction: RedactionSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,
@@ -56,6 +59,15 @@ pub struct RetentionSettings {
     /// says). Default false.
     #[serde(default)]
     pub legal_hold: bool,
+    /// Retention periods of further classes, in days. Default
+    /// `{ phi = 2192 }` (HIPAA 164.316(b)(2): six years).
+    #[serde(default = "default_retention_classes")]
+    pub classes: BTreeMap<String, u32>,
+    /// Retention class of events carrying a data class, e.g.
+    /// `{ phi = "phi" }` (the default). The first of phi, secret, financial,
+    /// pii with a rule wins; events without one get `class`.
+    #[serde(default = "default_data_class_retention")]
+    pub data_classes: BTreeMap<String, String>,
 }
 
 impl Default for RetentionSettings {
@@ -64,8 +76,132 @@ impl Default for RetentionSettings {
             class: default_retention_class(),
             days: DEFAULT_RETENTION_DAYS,
             legal_hold: false,
+            classes: default_retention_classes(),
+            data_classes: default_data_class_retention(),
         }
     }
+}
+
+fn default_retention_classes() -> BTreeMap<String, u32> {
+    BTreeMap::from([("phi".to_owned(), DEFAULT_RETENTION_DAYS)])
+}
+
+fn default_data_class_retention() -> BTreeMap<String, String> {
+    BTreeMap::from([("phi".to_owned(), "phi".to_owned())])
+}
+
+impl RetentionSettings {
+    /// The retention class and period of an event with these data classes.
+    pub fn class_for(&self, data_classes: &[&str]) -> (&str, u32) {
+        let chosen = ["phi", "secret", "financial", "pii"]
+            .iter()
+            .filter(|d| data_classes.contains(d))
+            .find_map(|d| self.data_classes.get(*d));
+        match chosen {
+            Some(class) => (class, self.classes.get(class).copied().unwrap_or(self.days)),
+            None => (&self.class, self.days),
+        }
+    }
+}
+
+/// What to do with a sensitive value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Replace with a keyed pseudonym `<entity>:<key-id>:<base32>`.
+    Hmac,
+    /// Keep the last four characters, star the rest.
+    Mask,
+    /// Replace with `[REDACTED:<entity>]`.
+    Redact,
+    /// Remove (the field, or the matched text).
+    Drop,
+    /// Leave as is (still flagged).
+    Keep,
+}
+
+/// What to do with a field, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAction {
+    /// Run the detectors over the field's strings (the default).
+    Scan,
+    /// Pseudonymize the whole value.
+    Hmac,
+    /// Mask the whole value.
+    Mask,
+    /// Replace the whole value with a placeholder.
+    Redact,
+    /// Remove the field.
+    Drop,
+    /// Leave the field alone, unscanned.
+    Keep,
+}
+
+/// One field rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    /// Dotted event path; `*` matches one segment, `**` any number.
+    pub path: String,
+    /// What to do with matching fields.
+    pub action: FieldAction,
+    /// Entity name for whole-field actions (pseudonym prefix, counts).
+    /// Default: the field's last path segment.
+    #[serde(default)]
+    pub entity: Option<String>,
+}
+
+/// Redaction settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionSettings {
+    /// Redact at all. Default true: turning it off must be explicit.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Free-form version of this policy, written to every event.
+    #[serde(default = "default_policy_version")]
+    pub policy_version: String,
+    /// Action per entity class, overriding the defaults (README table).
+    /// Secrets accept only `redact` or `drop`.
+    #[serde(default)]
+    pub entities: BTreeMap<String, Action>,
+    /// Field rules; the first matching rule wins, before the built-in ones.
+    #[serde(default)]
+    pub fields: Vec<FieldRule>,
+    /// Fail closed: drop every field under `details`, `unmapped.fields` and
+    /// `actor.attributes` that `allow_fields` does not list.
+    #[serde(default)]
+    pub fail_closed: bool,
+    /// Paths kept in fail-closed mode (same wildcards as `fields`).
+    #[serde(default)]
+    pub allow_fields: Vec<String>,
+    /// Report pseudonym -> original pairs for the forensic vault (set by the
+    /// host when a vault is configured).
+    #[serde(default)]
+    pub vault: bool,
+}
+
+impl Default for RedactionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            policy_version: default_policy_version(),
+            entities: BTreeMap::new(),
+            fields: Vec::new(),
+            fail_closed: false,
+            allow_fields: Vec::new(),
+            vault: false,
+        }
+    }
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+fn default_policy_version() -> String {
+    "default-1".to_owned()
 }
 
 fn default_retention_class() -> String {
@@ -110,6 +246,17 @@ impl Settings {
         if self.retention.days == 0 || self.retention.days > MAX_RETENTION_DAYS {
             return Err(invalid(
                 "retention.days",
+                format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+            ));
+        }
+        if let Some((class, _)) = self
+            .retention
+            .classes
+            .iter()
+            .find(|(_, d)| **d == 0 || **d > MAX_RETENTION_DAYS)
+        {
+            return Err(invalid(
+                &format!("retention.classes.{class}"),
                 format!("must be between 1 and {MAX_RETENTION_DAYS}"),
             ));
         }

@@ -114,6 +114,8 @@ pub enum ConfigErrorKind {
     UnknownField,
     /// A known key with a bad value.
     InvalidValue,
+    /// Redaction is on but no usable HMAC key was provided.
+    MissingKey,
 }
 
 /// Why a configuration was refused.

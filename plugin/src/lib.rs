@@ -13,8 +13,10 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod redact;
 
 mod actor;
+mod controls;
 mod json;
 mod json_writer;
 mod normalize;
@@ -36,6 +38,8 @@ static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
 pub use error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
 pub use normalize::SCHEMA_VERSION;
+pub use redact::VaultEntry;
+pub use redact::pseudonym::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this crate implements.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

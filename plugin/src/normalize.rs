@@ -11,15 +11,19 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::actor::ParsedActor;
+use serde_json::{Value, json};
+
 use crate::config::Settings;
+use crate::controls::{EventFacts, controls_for};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::json::{self, JsonStr, RawObject};
 use crate::json_writer::JsonWriter;
+use crate::redact::{Redactor, Report, VaultEntry};
 use crate::tables::{FieldRole, OutcomeRule, tables};
 use crate::timestamp;
 
 /// The version of the canonical audit schema this module writes.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// The `source.name` of Activity Feed events.
 const SOURCE_NAME: &str = "anthropic.compliance_api.activity_feed";
@@ -56,12 +60,15 @@ pub struct Unmapped {
     pub fields: bool,
 }
 
-/// Normalize one input line, appending the event and a `\n` to `out`.
-/// On error nothing is appended: every check runs before writing starts.
+/// Normalize one input line, appending the event and a `\n` to `out`
+/// (and, with a vault, the pseudonym pairs to `vault`). On error nothing is
+/// appended: every check runs before writing starts.
 pub fn normalize_line(
     line: &[u8],
     settings: &Settings,
+    redactor: Option<&Redactor>,
     out: &mut Vec<u8>,
+    vault: &mut Vec<VaultEntry>,
 ) -> Result<Disposition, RecordError> {
     let text = decode_line(line)?;
     let record = RawObject::parse(text, "")?;
@@ -70,8 +77,82 @@ pub fn normalize_line(
         return Ok(Disposition::Filtered);
     }
     let event = Event::build(&activity, settings)?;
+    let start = out.len();
     event.write(settings, out);
+    if let Some(redactor) = redactor {
+        redact_written(redactor, &event, settings, out, start, vault)?;
+    }
     Ok(Disposition::Emitted(event.unmapped_flags()))
+}
+
+/// Redact the event just written at `out[start..]`, rewriting it with its
+/// redaction metadata, data classes, controls and retention.
+fn redact_written(
+    redactor: &Redactor,
+    event: &Event<'_, '_>,
+    settings: &Settings,
+    out: &mut Vec<u8>,
+    start: usize,
+    vault: &mut Vec<VaultEntry>,
+) -> Result<(), RecordError> {
+    let internal = |what: &str| out_of_contract(format!("internal error while redacting: {what}"));
+    let mut value: Value = serde_json::from_slice(&out[start..])
+        .map_err(|_| internal("the event could not be re-read"))?;
+    out.truncate(start);
+    let mut report = Report::default();
+    redactor.redact(&mut value, &mut report);
+    let data_classes: Vec<&str> = report.data_classes.iter().copied().collect();
+    let facts = event.facts(&data_classes);
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| internal("the event is not an object"))?;
+    object.insert("policy_flags".into(), json!(report.flags));
+    object.insert("data_classes".into(), json!(data_classes));
+    object.insert("controls".into(), json!(controls_for(&facts)));
+    object.insert(
+        "redaction_metadata".into(),
+        json!({
+            "applied": true,
+            "policy_version": redactor.policy_version(),
+            "key_id": redactor.key_id(),
+            "counts": report.counts,
+            "paths": report.paths,
+            "dropped": report.dropped,
+        }),
+    );
+    object.insert(
+        "retention_state".into(),
+        retention_json(settings, event.activity.created_at, &data_classes),
+    );
+    serde_json::to_writer(&mut *out, &value)
+        .map_err(|_| internal("the event could not be written"))?;
+    out.push(b'\n');
+    vault.extend(report.vault);
+    Ok(())
+}
+
+fn out_of_contract(detail: String) -> RecordError {
+    RecordError::record(RecordErrorKind::InvalidValue, detail)
+}
+
+/// The `retention_state` object of an event.
+fn retention_json(
+    settings: &Settings,
+    created_at: time::OffsetDateTime,
+    data_classes: &[&str],
+) -> Value {
+    let retention = &settings.retention;
+    let (class, days) = retention.class_for(data_classes);
+    let retain_until = (!retention.legal_hold)
+        .then(|| timestamp::add_days(created_at, days))
+        .flatten()
+        .map(timestamp::format);
+    json!({
+        "class": class,
+        "period_days": days,
+        "retain_until": retain_until,
+        "legal_hold": retention.legal_hold,
+    })
 }
 
 /// Line-level checks: BOM, UTF-8, blank.
@@ -249,6 +330,17 @@ impl<'r, 'a> Event<'r, 'a> {
         })
     }
 
+    /// What the control matrix looks at.
+    fn facts<'e>(&'e self, data_classes: &'e [&'e str]) -> EventFacts<'e> {
+        EventFacts {
+            category: self.category,
+            event_type: self.activity.event_type.as_str(),
+            outcome: self.outcome,
+            actor_kind: self.actor.kind,
+            data_classes,
+        }
+    }
+
     fn unmapped_flags(&self) -> Unmapped {
         Unmapped {
             event_type: self.unknown_type,
@@ -261,8 +353,9 @@ impl<'r, 'a> Event<'r, 'a> {
     fn write(&self, settings: &Settings, out: &mut Vec<u8>) {
         let a = self.activity;
         let retention = &settings.retention;
+        let (retention_class, retention_days) = retention.class_for(&[]);
         let retain_until = (!retention.legal_hold)
-            .then(|| timestamp::add_days(a.created_at, retention.days))
+            .then(|| timestamp::add_days(a.created_at, retention_days))
             .flatten()
             .map(timestamp::format);
         let user_id = (self.actor.kind == "user")
@@ -305,8 +398,11 @@ impl<'r, 'a> Event<'r, 'a> {
         };
         w.raw_members("details", &self.details)
             .str_array("policy_flags", [])
-            // Redaction is not part of this release: every event says so
-            // explicitly rather than omitting the field.
+            .str_array("data_classes", [])
+            .str_array("controls", controls_for(&self.facts(&[])))
+            // Without redaction (disabled by policy) every event says so
+            // explicitly rather than omitting the field; with it,
+            // `redact_written` replaces this object.
             .object("redaction_metadata")
             .bool("applied", false)
             .null("policy_version")
@@ -314,10 +410,11 @@ impl<'r, 'a> Event<'r, 'a> {
             .object("counts")
             .end()
             .str_array("paths", [])
+            .str_array("dropped", [])
             .end()
             .object("retention_state")
-            .str("class", &retention.class)
-            .u64("period_days", u64::from(retention.days))
+            .str("class", retention_class)
+            .u64("period_days", u64::from(retention_days))
             .opt_str("retain_until", retain_until.as_deref())
             .bool("legal_hold", retention.legal_hold)
             .end()

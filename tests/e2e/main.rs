@@ -8,6 +8,7 @@
 mod golden;
 mod malformed;
 mod memory;
+mod redaction;
 mod run;
 mod sandbox;
 mod schema;

@@ -51,8 +51,16 @@ impl Sandbox {
         path
     }
 
-    /// `claude-audit run` with dead letters going into this directory.
+    /// `claude-audit run` with dead letters going into this directory and
+    /// the test HMAC key.
     pub fn run_cmd(&self) -> Command {
+        let mut cmd = self.run_cmd_without_key();
+        cmd.arg("--hmac-key-file").arg(fixture("test-hmac.key"));
+        cmd
+    }
+
+    /// `claude-audit run` with no key option.
+    pub fn run_cmd_without_key(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path())
             .arg("run")

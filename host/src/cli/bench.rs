@@ -14,7 +14,8 @@ use clap::Args;
 use claude_audit_plugin::Transform;
 
 use super::{Outcome, SandboxArgs};
-use crate::sandbox::Sandbox;
+use crate::keys::{self, HmacKey};
+use crate::sandbox::{PluginSetup, Sandbox};
 
 /// The bundled sample: the Activity Feed fixture corpus (312 records, every
 /// documented type and actor variant).
@@ -81,7 +82,6 @@ impl BenchCommand {
             .collect();
         ensure!(!lines.is_empty(), "the corpus holds no records");
         let batches = build_batches(&lines, self.records, self.batch_records as usize);
-        let input_bytes: u64 = batches.iter().map(|b| b.len() as u64).sum();
         println!(
             "corpus: {} records, {} bytes (mean {} B/record); {} records per round in batches of {}; median of {} rounds",
             lines.len(),
@@ -91,26 +91,55 @@ impl BenchCommand {
             self.batch_records,
             self.rounds
         );
+        let key = keys::ephemeral_hmac_key()?;
+        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        for (name, settings) in [
+            ("normalize only", with_redaction(&self.settings, false)?),
+            (
+                "normalize + redact (all detectors)",
+                with_redaction(&self.settings, true)?,
+            ),
+        ] {
+            println!("== {name}");
+            self.compare(&batches, &sandbox, &settings, &key)?;
+        }
+        Ok(Outcome::Clean)
+    }
 
-        let native = Transform::new(&self.settings)
+    /// Measure one configuration natively and in the sandbox.
+    fn compare(
+        &self,
+        batches: &[Vec<u8>],
+        sandbox: &Sandbox,
+        settings: &str,
+        key: &HmacKey,
+    ) -> Result<()> {
+        let input_bytes: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let plugin_key =
+            claude_audit_plugin::HmacKey::new(key.id.clone(), key.secret.bytes().to_vec())
+                .context("the ephemeral key")?;
+        let native = Transform::new(settings, vec![plugin_key], None)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("plugin settings")?;
         let native = self.median(|| {
-            measure(&batches, input_bytes, |batch| {
+            measure(batches, input_bytes, |batch| {
                 Ok(native.process_batch(batch).counters.emitted)
             })
         })?;
         report("native", &native);
 
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
-        let mut instance = sandbox.instantiate(&self.settings)?;
+        let setup = PluginSetup {
+            settings_json: settings.to_owned(),
+            hmac_keys: vec![key.clone()],
+            active_key_id: None,
+        };
+        let mut instance = sandbox.instantiate(&setup)?;
         let schema = instance
             .schema_version()
             .map_err(|f| anyhow::anyhow!("{f}"))?;
-        println!("plugin emits audit schema {schema}");
         let wasm = self.median(|| {
-            measure(&batches, input_bytes, |batch| {
+            measure(batches, input_bytes, |batch| {
                 match instance.process_batch(batch) {
                     Ok(Ok(out)) => Ok(out.counters.emitted),
                     Ok(Err(e)) => bail!("the plugin refused the batch: {e:?}"),
@@ -120,10 +149,10 @@ impl BenchCommand {
         })?;
         report("wasm", &wasm);
         println!(
-            "ratio wasm/native: {:.2}",
+            "ratio wasm/native: {:.2} (plugin emits audit schema {schema})",
             wasm.events_per_sec() / native.events_per_sec()
         );
-        Ok(Outcome::Clean)
+        Ok(())
     }
 
     /// Warm up once, then measure `rounds` times and keep the median.
@@ -135,6 +164,23 @@ impl BenchCommand {
         rounds.sort_by_key(|m| m.elapsed);
         Ok(rounds.swap_remove(rounds.len() / 2))
     }
+}
+
+/// `settings` with `redaction.enabled` forced on or off.
+fn with_redaction(settings: &str, enabled: bool) -> Result<String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(settings).context("--settings must be a JSON object")?;
+    let object = value
+        .as_object_mut()
+        .context("--settings must be a JSON object")?;
+    let redaction = object
+        .entry("redaction")
+        .or_insert_with(|| serde_json::json!({}));
+    redaction
+        .as_object_mut()
+        .context("redaction must be an object")?
+        .insert("enabled".into(), enabled.into());
+    Ok(value.to_string())
 }
 
 /// NDJSON batches holding `total` records cycled from `lines`.

@@ -2,13 +2,17 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+mod reveal;
 mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::KeysConfig;
+use crate::keys::{self, HmacKey, HmacKeyConfig, KeySource};
 use crate::sandbox::SandboxLimits;
 
 /// Turn Claude compliance telemetry into normalized, audit-ready events.
@@ -36,6 +40,9 @@ pub enum Command {
     /// Measure throughput (events/s, MiB/s) of the plugin logic natively and
     /// through the WebAssembly sandbox, on the bundled sample or a file.
     Bench(bench::BenchCommand),
+    /// Look pseudonyms up in an encrypted forensic vault (investigators
+    /// holding the vault key only).
+    Reveal(reveal::RevealCommand),
 }
 
 /// How a command that finished went.
@@ -43,8 +50,9 @@ pub enum Command {
 pub enum Outcome {
     /// Everything was emitted or filtered by policy.
     Clean,
-    /// Some records were dead-lettered.
-    DeadLetters,
+    /// Finished, but not everything went through: records were
+    /// dead-lettered, or pseudonyms were not found.
+    Partial,
 }
 
 impl Command {
@@ -53,6 +61,7 @@ impl Command {
         match self {
             Self::Run(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
+            Self::Reveal(cmd) => cmd.execute(),
         }
     }
 }
@@ -86,6 +95,72 @@ impl SandboxArgs {
             memory_bytes: (self.memory_limit_mib as usize) << 20,
             batch_timeout: Duration::from_millis(self.batch_timeout_ms),
         }
+    }
+}
+
+/// Where the pseudonymization key comes from, on the command line. The
+/// config file's `[keys]` section is the alternative; never both.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Read the HMAC pseudonymization key from this file (raw bytes or hex
+    /// text, at least 32 bytes; `openssl rand -hex 32` makes one).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["hmac_key_env", "ephemeral_key"])]
+    pub hmac_key_file: Option<PathBuf>,
+
+    /// Read the HMAC key from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "ephemeral_key")]
+    pub hmac_key_env: Option<String>,
+
+    /// Id recorded with pseudonyms made by the key given above.
+    #[arg(long, value_name = "ID", default_value = "k1")]
+    pub hmac_key_id: String,
+
+    /// Use a random key for this run only: pseudonyms will not match those
+    /// of any other run. For trying the tool out, not for production.
+    #[arg(long)]
+    pub ephemeral_key: bool,
+}
+
+impl KeyArgs {
+    /// The HMAC keys and the active key id, from these flags or `[keys]`.
+    pub fn resolve(&self, config: &KeysConfig) -> Result<(Vec<HmacKey>, Option<String>)> {
+        let source = match (&self.hmac_key_file, &self.hmac_key_env) {
+            (Some(file), None) => Some(KeySource {
+                file: Some(file.clone()),
+                env: None,
+            }),
+            (None, Some(var)) => Some(KeySource {
+                file: None,
+                env: Some(var.clone()),
+            }),
+            (None, None) => None,
+            (Some(_), Some(_)) => bail!("give --hmac-key-file or --hmac-key-env, not both"),
+        };
+        let from_flags = source.is_some() || self.ephemeral_key;
+        if from_flags && (!config.hmac.is_empty() || config.active.is_some()) {
+            bail!(
+                "HMAC keys come either from the command line or from [keys] in the config file, not both"
+            );
+        }
+        if let Some(source) = source {
+            let config = HmacKeyConfig {
+                id: self.hmac_key_id.clone(),
+                source,
+            };
+            return Ok((vec![keys::load_hmac(&config)?], None));
+        }
+        if self.ephemeral_key {
+            eprintln!(
+                "claude-audit: using an ephemeral HMAC key: pseudonyms will not match those of other runs"
+            );
+            return Ok((vec![keys::ephemeral_hmac_key()?], None));
+        }
+        let loaded = config
+            .hmac
+            .iter()
+            .map(keys::load_hmac)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((loaded, config.active.clone()))
     }
 }
 

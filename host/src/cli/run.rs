@@ -9,11 +9,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Outcome, SandboxArgs};
+use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::keys::{self, KeySource, Secret};
 use crate::runner::{BatchLimits, Runner, Summary};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{PluginSetup, Sandbox};
+use crate::vault::VaultWriter;
 
 /// Name used for standard input in dead letters and messages.
 const STDIN_NAME: &str = "<stdin>";
@@ -65,6 +67,28 @@ pub struct RunCommand {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Keep every pseudonym -> original pair in this encrypted vault file
+    /// (appended, mode 0600), for `claude-audit reveal`. Needs a vault key.
+    #[arg(long, value_name = "FILE")]
+    pub vault: Option<PathBuf>,
+
+    /// Read the vault key from this file (32 bytes or 64 hex characters).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "vault",
+        conflicts_with = "vault_key_env"
+    )]
+    pub vault_key_file: Option<PathBuf>,
+
+    /// Read the vault key from this environment variable.
+    #[arg(long, value_name = "VAR", requires = "vault")]
+    pub vault_key_env: Option<String>,
+
+    /// Pseudonymization key options.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -84,18 +108,29 @@ impl RunCommand {
             max_bytes: (self.batch_kib as usize) << 10,
             max_record_bytes: config.input.max_record_bytes,
         };
-        let settings_json = config.plugin_settings_json()?;
-        let instance = sandbox.instantiate(&settings_json)?;
+        let vault_key = self.vault_key(&config)?;
+        let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
+        let setup = PluginSetup {
+            settings_json: config.plugin_settings_json(vault_key.is_some())?,
+            hmac_keys,
+            active_key_id,
+        };
+        let instance = sandbox.instantiate(&setup)?;
+        let vault = match (&self.vault, &vault_key) {
+            (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
+            _ => None,
+        };
         let output = self.open_output()?;
         let dead_letters = DeadLetterWriter::create(&self.dead_letter)?;
         let mut runner = Runner::new(
             &sandbox,
-            settings_json,
+            setup,
             instance,
             limits,
             output,
             dead_letters,
-        )?;
+            vault,
+        );
         let progress = self.progress_bar(&inputs);
         let mut done_before = 0;
         for input in &inputs {
@@ -108,10 +143,37 @@ impl RunCommand {
         let summary = runner.finish()?;
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {
-            Outcome::DeadLetters
+            Outcome::Partial
         } else {
             Outcome::Clean
         })
+    }
+
+    /// The vault key, when `--vault` is given: from the flags or `[keys]`.
+    fn vault_key(&self, config: &FileConfig) -> Result<Option<Secret>> {
+        if self.vault.is_none() {
+            return Ok(None);
+        }
+        let source = match (
+            &self.vault_key_file,
+            &self.vault_key_env,
+            &config.keys.vault,
+        ) {
+            (Some(file), None, None) => KeySource {
+                file: Some(file.clone()),
+                env: None,
+            },
+            (None, Some(var), None) => KeySource {
+                file: None,
+                env: Some(var.clone()),
+            },
+            (None, None, Some(source)) => source.clone(),
+            (None, None, None) => bail!(
+                "--vault needs a vault key: --vault-key-file, --vault-key-env or [keys] vault"
+            ),
+            _ => bail!("give the vault key once: on the command line or in [keys], not both"),
+        };
+        keys::load_vault_key(&source).map(Some)
     }
 
     fn input_names(&self) -> Vec<PathBuf> {

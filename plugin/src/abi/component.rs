@@ -8,6 +8,7 @@ use std::cell::RefCell;
 
 use crate::batch::{self, Transform};
 use crate::error::{self, ConfigErrorKind, RecordErrorKind};
+use crate::redact::pseudonym::HmacKey;
 
 wit_bindgen::generate!({
     world: "transform",
@@ -33,7 +34,20 @@ impl Guest for Component {
     }
 
     fn configure(config: wit::Config) -> Result<(), wit::ConfigError> {
-        let transform = Transform::new(&config.settings_json).map_err(config_error)?;
+        let mut keys = Vec::with_capacity(config.hmac_keys.len());
+        for key in config.hmac_keys {
+            let id = key.id.clone();
+            keys.push(
+                HmacKey::new(key.id, key.secret).ok_or_else(|| wit::ConfigError {
+                    kind: wit::ConfigErrorKind::MissingKey,
+                    path: format!("keys.{id}"),
+                    message: "an HMAC key needs an id without `:` and at least 32 bytes".to_owned(),
+                })?,
+            );
+        }
+        let transform =
+            Transform::new(&config.settings_json, keys, config.active_key_id.as_deref())
+                .map_err(config_error)?;
         TRANSFORM.with(|slot| *slot.borrow_mut() = Some(transform));
         Ok(())
     }
@@ -53,6 +67,7 @@ fn config_error(e: error::ConfigError) -> wit::ConfigError {
             ConfigErrorKind::InvalidSyntax => wit::ConfigErrorKind::InvalidSyntax,
             ConfigErrorKind::UnknownField => wit::ConfigErrorKind::UnknownField,
             ConfigErrorKind::InvalidValue => wit::ConfigErrorKind::InvalidValue,
+            ConfigErrorKind::MissingKey => wit::ConfigErrorKind::MissingKey,
         },
         path: e.path,
         message: e.message,
@@ -100,6 +115,15 @@ fn batch_output(out: batch::BatchOutput) -> wit::BatchOutput {
             unmapped_actor_types: c.unmapped_actor_types,
             unmapped_fields: c.unmapped_fields,
         },
+        vault_entries: out
+            .vault
+            .into_iter()
+            .map(|v| wit::VaultEntry {
+                pseudonym: v.pseudonym,
+                original: v.original,
+                entity: v.entity,
+            })
+            .collect(),
     }
 }
 

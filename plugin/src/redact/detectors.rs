@@ -55,6 +55,8 @@ struct DetectorSpec {
     keywords: Vec<String>,
     #[serde(default)]
     context: Vec<String>,
+    #[serde(default)]
+    digit_boundary: bool,
     validator: String,
 }
 
@@ -78,6 +80,7 @@ pub struct Detector {
     regex: Regex,
     value_group: bool,
     context: Vec<String>,
+    digit_boundary: bool,
     validator: Validator,
 }
 
@@ -141,7 +144,12 @@ impl DetectorSet {
                 data_class: spec.data_class,
                 flag: spec.flag,
                 regex,
-                context: spec.context.iter().map(|c| c.to_ascii_lowercase()).collect(),
+                context: spec
+                    .context
+                    .iter()
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect(),
+                digit_boundary: spec.digit_boundary,
                 validator,
             });
         }
@@ -226,6 +234,13 @@ impl Detector {
     }
 
     fn passes(&self, text: &str, start: usize, end: usize) -> bool {
+        let bytes = text.as_bytes();
+        if self.digit_boundary
+            && (start > 0 && bytes[start - 1].is_ascii_digit()
+                || bytes.get(end).is_some_and(u8::is_ascii_digit))
+        {
+            return false;
+        }
         let before = &text[text.floor_char_boundary(start.saturating_sub(CONTEXT_WINDOW))..start];
         if !self.context.is_empty() {
             let window = before.to_ascii_lowercase();
@@ -233,7 +248,8 @@ impl Detector {
                 return false;
             }
         }
-        self.validator.accepts(&text[start..end], before)
+        self.validator
+            .accepts(&text[start..end], before, &text[end..])
     }
 }
 

@@ -55,8 +55,8 @@ impl Validator {
         })
     }
 
-    /// Whether `text` (found right after `before`) passes.
-    pub fn accepts(self, text: &str, before: &str) -> bool {
+    /// Whether `text` (found between `before` and `after`) passes.
+    pub fn accepts(self, text: &str, before: &str, after: &str) -> bool {
         match self {
             Self::None => true,
             Self::Luhn => card(text),
@@ -65,7 +65,7 @@ impl Validator {
             Self::UsItin => itin(text),
             Self::UkNhs => nhs(text),
             Self::UsNpi => npi(text),
-            Self::Ipv4 => ipv4(text, before),
+            Self::Ipv4 => ipv4(text, before, after),
             Self::Ipv6 => ipv6(text),
             Self::E164 => (8..=15).contains(&digits(text).len()),
             Self::Nanp => nanp(text),
@@ -110,7 +110,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn card(text: &str) -> bool {
@@ -124,17 +124,83 @@ fn card(text: &str) -> bool {
 
 /// IBAN lengths per country (ISO 13616 registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-    ("BG", 22), ("BH", 22), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22), ("CY", 28),
-    ("CZ", 24), ("DE", 22), ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24),
-    ("FI", 18), ("FO", 18), ("FR", 27), ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18),
-    ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28), ("IE", 22), ("IL", 23), ("IQ", 23),
-    ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30), ("KZ", 20), ("LB", 28), ("LC", 32),
-    ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27), ("MD", 24), ("ME", 22),
-    ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24),
-    ("SC", 31), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("ST", 25), ("SV", 28),
-    ("TL", 23), ("TN", 24), ("TR", 26), ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 fn iban(text: &str) -> bool {
@@ -228,7 +294,7 @@ fn npi(text: &str) -> bool {
     luhn(&prefixed)
 }
 
-fn ipv4(text: &str, before: &str) -> bool {
+fn ipv4(text: &str, before: &str, after: &str) -> bool {
     // `Chrome/148.0.0.0`, `v1.2.3.4`, `1.2.3.4.5`: versions, not addresses.
     // `http://192.0.2.1/` stays an address.
     let prev = before.as_bytes().last().copied();
@@ -236,9 +302,12 @@ fn ipv4(text: &str, before: &str) -> bool {
     if !is_url_host && matches!(prev, Some(b'/' | b'.' | b'v' | b'V')) {
         return false;
     }
-    text.split('.').all(|octet| {
-        !(octet.len() > 1 && octet.starts_with('0')) && octet.parse::<u8>().is_ok()
-    })
+    let next = after.as_bytes();
+    if next.first() == Some(&b'.') && next.get(1).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    text.split('.')
+        .all(|octet| !(octet.len() > 1 && octet.starts_with('0')) && octet.parse::<u8>().is_ok())
 }
 
 fn ipv6(text: &str) -> bool {
@@ -261,11 +330,11 @@ mod tests {
     use super::*;
 
     fn yes(v: Validator, text: &str) {
-        assert!(v.accepts(text, ""), "{v:?} should accept {text}");
+        assert!(v.accepts(text, "", ""), "{v:?} should accept {text}");
     }
 
     fn no(v: Validator, text: &str) {
-        assert!(!v.accepts(text, ""), "{v:?} should reject {text}");
+        assert!(!v.accepts(text, "", ""), "{v:?} should reject {text}");
     }
 
     #[test]
@@ -302,7 +371,7 @@ mod tests {
         no(Validator::UsSsn, "123-45-0000");
         no(Validator::UsSsn, "123-45 6789");
         no(Validator::UsSsn, "123456789"); // bare digits without an SSN mention
-        assert!(Validator::UsSsn.accepts("123456789", "patient SSN: "));
+        assert!(Validator::UsSsn.accepts("123456789", "patient SSN: ", ""));
     }
 
     #[test]
@@ -334,8 +403,9 @@ mod tests {
         yes(Validator::Ipv4, "192.0.2.10");
         no(Validator::Ipv4, "256.1.1.1");
         no(Validator::Ipv4, "01.2.3.4");
-        assert!(!Validator::Ipv4.accepts("148.0.0.0", "Chrome/"));
-        assert!(Validator::Ipv4.accepts("192.0.2.1", "http://"));
+        assert!(!Validator::Ipv4.accepts("148.0.0.0", "Chrome/", ""));
+        assert!(Validator::Ipv4.accepts("192.0.2.1", "http://", "/x"));
+        assert!(!Validator::Ipv4.accepts("1.2.3.4", "", ".5"));
         yes(Validator::Ipv6, "2001:db8:4a1c:2e::17");
         yes(Validator::Ipv6, "fe80::1%eth0");
         no(Validator::Ipv6, "12:30:45");

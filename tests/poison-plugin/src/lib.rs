@@ -21,7 +21,7 @@ mod component {
 
     impl Guest for Poison {
         fn abi_version() -> u32 {
-            1
+            2
         }
 
         fn schema_version() -> String {
@@ -53,6 +53,7 @@ mod component {
                     unmapped_actor_types: 0,
                     unmapped_fields: 0,
                 },
+                vault_entries: Vec::new(),
             })
         }
     }
