@@ -161,3 +161,53 @@ fn operational_errors_exit_2_with_a_clear_message() {
     let out = run(std::process::Command::new(BIN).arg("frobnicate"));
     assert_eq!(out.status.code(), Some(EXIT_ERROR));
 }
+
+/// The configuration example in the README is real: it parses, the plugin
+/// accepts it, and a run with it succeeds (key paths pointed at test keys).
+#[test]
+fn readme_configuration_example_works() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let section = &readme[readme.find("## Configuration file").expect("section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let sb = Sandbox::new();
+    let config = block
+        .replace(
+            "/etc/claude-audit/hmac-k1.key",
+            &fixture("test-hmac.key").display().to_string(),
+        )
+        .replace(
+            "/etc/claude-audit/vault.key",
+            &fixture("test-vault.key").display().to_string(),
+        );
+    let config = sb.write("readme.toml", config);
+    let out = run(sb
+        .run_cmd_without_key()
+        .env(
+            "CLAUDE_AUDIT_HMAC_K2",
+            "a second test key, also at least thirty-two bytes",
+        )
+        .arg("--config")
+        .arg(&config)
+        .arg("--vault")
+        .arg(sb.path("vault.bin"))
+        .arg(fixture("activities.ndjson")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let events = read_ndjson(&out.stdout);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event_type"] != "compliance_api_accessed")
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["redaction_metadata"]["key_id"] == "k2")
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["redaction_metadata"]["policy_version"] == "hipaa-2026-11")
+    );
+    assert!(std::fs::metadata(sb.path("vault.bin")).unwrap().len() > 0);
+}
