@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use crate::error::RecordError;
 use crate::json::{self, JsonStr, RawObject};
 use crate::json_writer::JsonWriter;
+use crate::normalize::Scrubber;
 use crate::tables::tables;
 
 /// Field names shared by most variants.
@@ -99,17 +100,22 @@ impl<'a> ParsedActor<'a> {
         Ok(actor)
     }
 
-    /// Write the canonical `actor` object.
-    pub fn write(&self, w: &mut JsonWriter<'_>) {
+    /// Write the canonical `actor` object, its values through `scrub`.
+    pub(crate) fn write(&self, w: &mut JsonWriter<'_>, scrub: &mut Scrubber<'_>) {
         w.object("actor")
             .json_str("type", &self.variant)
-            .str("kind", self.kind)
-            .opt_json_str("id", self.id.as_ref())
-            .opt_json_str("email", self.email.as_ref())
-            .opt_json_str("ip", self.ip.as_ref())
-            .opt_json_str("user_agent", self.user_agent.as_ref())
-            .raw_members("attributes", &self.attributes)
-            .end();
+            .str("kind", self.kind);
+        scrub.str_field(w, "id", &["actor", "id"], self.id.as_ref());
+        scrub.str_field(w, "email", &["actor", "email"], self.email.as_ref());
+        scrub.str_field(w, "ip", &["actor", "ip"], self.ip.as_ref());
+        scrub.str_field(
+            w,
+            "user_agent",
+            &["actor", "user_agent"],
+            self.user_agent.as_ref(),
+        );
+        scrub.members(w, "attributes", &["actor", "attributes"], &self.attributes);
+        w.end();
     }
 }
 

@@ -25,6 +25,36 @@ impl<'o> JsonWriter<'o> {
         Self { out, comma: false }
     }
 
+    /// A writer appending members to an object already open in another
+    /// buffer (its first key gets a leading comma).
+    pub fn continuing(out: &'o mut Vec<u8>) -> Self {
+        Self { out, comma: true }
+    }
+
+    /// `"name":` for a key from the input (escaped as needed).
+    pub fn dyn_key(&mut self, name: &str) -> &mut Self {
+        if self.comma {
+            self.out.push(b',');
+        }
+        self.string(name);
+        self.out.push(b':');
+        self.comma = true;
+        self
+    }
+
+    /// A raw JSON value, verbatim (after a key).
+    pub fn raw_value(&mut self, value: &RawValue) -> &mut Self {
+        self.out.extend_from_slice(value.get().as_bytes());
+        self
+    }
+
+    /// A JSON value tree (after a key).
+    pub fn tree(&mut self, value: &serde_json::Value) -> &mut Self {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, value);
+        self
+    }
+
     /// `{`
     pub fn begin(&mut self) -> &mut Self {
         self.out.push(b'{');

@@ -11,14 +11,14 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::actor::ParsedActor;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Settings;
 use crate::controls::{EventFacts, controls_for};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::json::{self, JsonStr, RawObject};
 use crate::json_writer::JsonWriter;
-use crate::redact::{Redactor, Report, VaultEntry};
+use crate::redact::{Redacted, Redactor, Report, VaultEntry};
 use crate::tables::{FieldRole, OutcomeRule, tables};
 use crate::timestamp;
 
@@ -77,82 +77,75 @@ pub fn normalize_line(
         return Ok(Disposition::Filtered);
     }
     let event = Event::build(&activity, settings)?;
-    let start = out.len();
-    event.write(settings, out);
-    if let Some(redactor) = redactor {
-        redact_written(redactor, &event, settings, out, start, vault)?;
-    }
+    let mut scrub = Scrubber {
+        redactor,
+        report: Report::default(),
+    };
+    event.write(settings, &mut scrub, out);
+    vault.extend(scrub.report.vault);
     Ok(Disposition::Emitted(event.unmapped_flags()))
 }
 
-/// Redact the event just written at `out[start..]`, rewriting it with its
-/// redaction metadata, data classes, controls and retention.
-fn redact_written(
-    redactor: &Redactor,
-    event: &Event<'_, '_>,
-    settings: &Settings,
-    out: &mut Vec<u8>,
-    start: usize,
-    vault: &mut Vec<VaultEntry>,
-) -> Result<(), RecordError> {
-    let internal = |what: &str| out_of_contract(format!("internal error while redacting: {what}"));
-    let mut value: Value = serde_json::from_slice(&out[start..])
-        .map_err(|_| internal("the event could not be re-read"))?;
-    out.truncate(start);
-    let mut report = Report::default();
-    redactor.redact(&mut value, &mut report);
-    let data_classes: Vec<&str> = report.data_classes.iter().copied().collect();
-    let facts = event.facts(&data_classes);
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| internal("the event is not an object"))?;
-    object.insert("policy_flags".into(), json!(report.flags));
-    object.insert("data_classes".into(), json!(data_classes));
-    object.insert("controls".into(), json!(controls_for(&facts)));
-    object.insert(
-        "redaction_metadata".into(),
-        json!({
-            "applied": true,
-            "policy_version": redactor.policy_version(),
-            "key_id": redactor.key_id(),
-            "counts": report.counts,
-            "paths": report.paths,
-            "dropped": report.dropped,
-        }),
-    );
-    object.insert(
-        "retention_state".into(),
-        retention_json(settings, event.activity.created_at, &data_classes),
-    );
-    serde_json::to_writer(&mut *out, &value)
-        .map_err(|_| internal("the event could not be written"))?;
-    out.push(b'\n');
-    vault.extend(report.vault);
-    Ok(())
+/// Applies redaction (when configured) to the values an event writes, and
+/// collects what it did. Without a redactor every value passes unchanged.
+pub(crate) struct Scrubber<'x> {
+    redactor: Option<&'x Redactor>,
+    report: Report,
 }
 
-fn out_of_contract(detail: String) -> RecordError {
-    RecordError::record(RecordErrorKind::InvalidValue, detail)
-}
+impl Scrubber<'_> {
+    /// Write an input string field found at `path`.
+    pub(crate) fn str_field(
+        &mut self,
+        w: &mut JsonWriter<'_>,
+        key: &'static str,
+        path: &[&str],
+        value: Option<&JsonStr<'_>>,
+    ) {
+        let outcome = match (self.redactor, value) {
+            (Some(r), Some(v)) => r.redact_str(path, v.as_str(), &mut self.report),
+            _ => Redacted::Unchanged,
+        };
+        match outcome {
+            Redacted::Unchanged => w.opt_json_str(key, value),
+            Redacted::Replaced(new) => w.key(key).tree(&new),
+            // A dropped canonical field stays in the schema, as null.
+            Redacted::Dropped => w.null(key),
+        };
+    }
 
-/// The `retention_state` object of an event.
-fn retention_json(
-    settings: &Settings,
-    created_at: time::OffsetDateTime,
-    data_classes: &[&str],
-) -> Value {
-    let retention = &settings.retention;
-    let (class, days) = retention.class_for(data_classes);
-    let retain_until = (!retention.legal_hold)
-        .then(|| timestamp::add_days(created_at, days))
-        .flatten()
-        .map(timestamp::format);
-    json!({
-        "class": class,
-        "period_days": days,
-        "retain_until": retain_until,
-        "legal_hold": retention.legal_hold,
-    })
+    /// Write a pass-through object (`details`, `unmapped.fields`,
+    /// `actor.attributes`) found at `path`.
+    pub(crate) fn members(
+        &mut self,
+        w: &mut JsonWriter<'_>,
+        key: &'static str,
+        path: &[&str],
+        members: &[(Cow<'_, str>, &RawValue)],
+    ) {
+        let Some(redactor) = self.redactor else {
+            w.raw_members(key, members);
+            return;
+        };
+        w.object(key);
+        let mut full: Vec<&str> = path.to_vec();
+        for (name, raw) in members {
+            full.push(name);
+            if !redactor.member_dropped(&full, &mut self.report) {
+                match redactor.redact_raw(&full, raw, &mut self.report) {
+                    Redacted::Unchanged => {
+                        w.dyn_key(name).raw_value(raw);
+                    }
+                    Redacted::Replaced(new) => {
+                        w.dyn_key(name).tree(&new);
+                    }
+                    Redacted::Dropped => {}
+                }
+            }
+            full.pop();
+        }
+        w.end();
+    }
 }
 
 /// Line-level checks: BOM, UTF-8, blank.
@@ -349,15 +342,21 @@ impl<'r, 'a> Event<'r, 'a> {
         }
     }
 
-    /// Append the event as one JSON object, fields in schema order.
-    fn write(&self, settings: &Settings, out: &mut Vec<u8>) {
+    /// Append the event as one JSON object, fields in schema order. The
+    /// `unmapped` object is written first into its own buffer: its fields are
+    /// redacted too, and what redaction found must be known before the
+    /// metadata fields that precede it in the schema are written.
+    fn write(&self, settings: &Settings, scrub: &mut Scrubber<'_>, out: &mut Vec<u8>) {
         let a = self.activity;
-        let retention = &settings.retention;
-        let (retention_class, retention_days) = retention.class_for(&[]);
-        let retain_until = (!retention.legal_hold)
-            .then(|| timestamp::add_days(a.created_at, retention_days))
-            .flatten()
-            .map(timestamp::format);
+        let mut tail = Vec::new();
+        {
+            let mut w = JsonWriter::continuing(&mut tail);
+            w.object("unmapped")
+                .bool("event_type", self.unknown_type)
+                .bool("actor_type", self.actor.unknown_variant);
+            scrub.members(&mut w, "fields", &["unmapped", "fields"], &self.unmapped);
+            w.end();
+        }
         let user_id = (self.actor.kind == "user")
             .then_some(self.actor.id.as_ref())
             .flatten();
@@ -373,58 +372,86 @@ impl<'r, 'a> Event<'r, 'a> {
             .json_str("event_type", &a.event_type)
             .str("category", self.category)
             .str("action", self.action)
-            .str("outcome", self.outcome)
-            .opt_json_str("organization_id", a.organization_id.as_ref())
-            .opt_json_str("organization_uuid", a.organization_uuid.as_ref())
-            .opt_json_str("user_id", user_id)
-            .opt_json_str("request_id", role(&self.roles.request_id))
-            .opt_json_str("model_id", role(&self.roles.model_id))
-            // The Activity Feed never carries prompts or model output
-            // (SPEC section 6); chat-content sources will fill these.
-            .null("prompt_hash")
-            .null("response_hash");
-        self.actor.write(&mut w);
-        w.object("target")
-            .opt_json_str("user_id", role(&self.roles.target_user_id))
-            .opt_json_str("email", role(&self.roles.target_email))
-            .end();
+            .str("outcome", self.outcome);
+        let org_id = a.organization_id.as_ref();
+        let org_uuid = a.organization_uuid.as_ref();
+        scrub.str_field(&mut w, "organization_id", &["organization_id"], org_id);
+        scrub.str_field(
+            &mut w,
+            "organization_uuid",
+            &["organization_uuid"],
+            org_uuid,
+        );
+        scrub.str_field(&mut w, "user_id", &["user_id"], user_id);
+        let request_id = role(&self.roles.request_id);
+        scrub.str_field(&mut w, "request_id", &["request_id"], request_id);
+        scrub.str_field(
+            &mut w,
+            "model_id",
+            &["model_id"],
+            role(&self.roles.model_id),
+        );
+        // The Activity Feed never carries prompts or model output
+        // (SPEC section 6); chat-content sources will fill these.
+        w.null("prompt_hash").null("response_hash");
+        self.actor.write(&mut w, scrub);
+        w.object("target");
+        let target_user = role(&self.roles.target_user_id);
+        scrub.str_field(&mut w, "user_id", &["target", "user_id"], target_user);
+        let target_email = role(&self.roles.target_email);
+        scrub.str_field(&mut w, "email", &["target", "email"], target_email);
+        w.end();
         match &self.roles.resource {
-            Some((_, (kind, id))) => w
-                .object("resource")
-                .str("type", kind)
-                .json_str("id", id)
-                .end(),
-            None => w.null("resource"),
-        };
-        w.raw_members("details", &self.details)
-            .str_array("policy_flags", [])
-            .str_array("data_classes", [])
-            .str_array("controls", controls_for(&self.facts(&[])))
-            // Without redaction (disabled by policy) every event says so
-            // explicitly rather than omitting the field; with it,
-            // `redact_written` replaces this object.
+            Some((_, (kind, id))) => {
+                w.object("resource").str("type", kind);
+                scrub.str_field(&mut w, "id", &["resource", "id"], Some(id));
+                w.end();
+            }
+            None => {
+                w.null("resource");
+            }
+        }
+        scrub.members(&mut w, "details", &["details"], &self.details);
+        self.write_policy(&mut w, settings, scrub);
+
+        out.extend_from_slice(&tail);
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// `policy_flags` to `retention_state`, from what redaction found.
+    fn write_policy(&self, w: &mut JsonWriter<'_>, settings: &Settings, scrub: &Scrubber<'_>) {
+        let report = &scrub.report;
+        let data_classes: Vec<&str> = report.data_classes.iter().copied().collect();
+        let retention = &settings.retention;
+        let (retention_class, retention_days) = retention.class_for(&data_classes);
+        let retain_until = (!retention.legal_hold)
+            .then(|| timestamp::add_days(self.activity.created_at, retention_days))
+            .flatten()
+            .map(timestamp::format);
+        w.str_array("policy_flags", report.flags.iter().map(String::as_str))
+            .str_array("data_classes", data_classes.iter().copied())
+            .str_array("controls", controls_for(&self.facts(&data_classes)))
             .object("redaction_metadata")
-            .bool("applied", false)
-            .null("policy_version")
-            .null("key_id")
-            .object("counts")
-            .end()
-            .str_array("paths", [])
-            .str_array("dropped", [])
+            .bool("applied", scrub.redactor.is_some())
+            .opt_str(
+                "policy_version",
+                scrub.redactor.map(Redactor::policy_version),
+            )
+            .opt_str("key_id", scrub.redactor.map(Redactor::key_id))
+            .object("counts");
+        for (entity, count) in &report.counts {
+            w.dyn_key(entity).tree(&Value::from(*count));
+        }
+        w.end()
+            .str_array("paths", report.paths.iter().map(String::as_str))
+            .str_array("dropped", report.dropped.iter().map(String::as_str))
             .end()
             .object("retention_state")
             .str("class", retention_class)
             .u64("period_days", u64::from(retention_days))
             .opt_str("retain_until", retain_until.as_deref())
             .bool("legal_hold", retention.legal_hold)
-            .end()
-            .object("unmapped")
-            .bool("event_type", self.unknown_type)
-            .bool("actor_type", self.actor.unknown_variant)
-            .raw_members("fields", &self.unmapped)
-            .end()
             .end();
-        out.push(b'\n');
     }
 }
 

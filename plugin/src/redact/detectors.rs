@@ -2,12 +2,14 @@
 //! literal prefilter, and the scan that finds sensitive spans in a string.
 //!
 //! Cost control: a string is first run through one Aho-Corasick automaton
-//! holding every detector's keywords (case-insensitive); only detectors whose
-//! keyword occurs, plus the digit-shaped detectors when the string has a
-//! digit, run their regex. Most strings (ids, enum values) run none.
+//! holding every detector's keywords (case-insensitive), and, when it has a
+//! digit, through one `RegexSet` of all keyword-less (digit-shaped)
+//! detectors, a single pass whatever their number. Only the detectors these
+//! two passes select run their own regex to find spans. Most strings (ids,
+//! enum values, timestamps) run none.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 use super::validate::Validator;
@@ -102,8 +104,10 @@ pub struct DetectorSet {
     prefilter: AhoCorasick,
     /// Detector index of each prefilter pattern.
     keyword_owner: Vec<usize>,
-    /// Detectors with no keyword: run when the string has a digit.
-    digit_detectors: u64,
+    /// One pass over all keyword-less detectors' patterns.
+    digit_set: RegexSet,
+    /// Detector index of each pattern of `digit_set`.
+    digit_owner: Vec<usize>,
 }
 
 impl DetectorSet {
@@ -125,13 +129,15 @@ impl DetectorSet {
         let mut detectors = Vec::new();
         let mut keywords = Vec::new();
         let mut keyword_owner = Vec::new();
-        let mut digit_detectors = 0u64;
+        let mut digit_patterns = Vec::new();
+        let mut digit_owner = Vec::new();
         for (index, spec) in file.detector.into_iter().enumerate() {
             let regex = Regex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.id))?;
             let validator = Validator::from_name(&spec.validator)
                 .ok_or_else(|| format!("{}: unknown validator {}", spec.id, spec.validator))?;
             if spec.keywords.is_empty() {
-                digit_detectors |= 1 << index;
+                digit_patterns.push(spec.pattern.clone());
+                digit_owner.push(index);
             }
             for keyword in spec.keywords {
                 keywords.push(keyword);
@@ -158,11 +164,13 @@ impl DetectorSet {
             .match_kind(MatchKind::Standard)
             .build(&keywords)
             .map_err(|e| e.to_string())?;
+        let digit_set = RegexSet::new(&digit_patterns).map_err(|e| e.to_string())?;
         Ok(Self {
             detectors,
             prefilter,
             keyword_owner,
-            digit_detectors,
+            digit_set,
+            digit_owner,
         })
     }
 
@@ -195,11 +203,18 @@ impl DetectorSet {
         findings[start..].sort_by_key(|f| f.start);
     }
 
+    /// Whether no detector could match anywhere in `text`.
+    pub fn is_quiet(&self, text: &str) -> bool {
+        self.candidates(text) == 0
+    }
+
     /// Bit set of the detectors worth running on `text`.
     fn candidates(&self, text: &str) -> u64 {
         let mut set = 0u64;
         if text.bytes().any(|b| b.is_ascii_digit()) {
-            set |= self.digit_detectors;
+            for pattern in self.digit_set.matches(text).iter() {
+                set |= 1 << self.digit_owner[pattern];
+            }
         }
         for m in self.prefilter.find_overlapping_iter(text) {
             set |= 1 << self.keyword_owner[m.pattern().as_usize()];

@@ -16,25 +16,27 @@ pub mod detectors;
 pub mod pseudonym;
 pub mod validate;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::config::{Action, FieldAction, RedactionSettings};
 use crate::error::{ConfigError, ConfigErrorKind};
 use detectors::{DataClass, DetectorSet, Finding};
-use pseudonym::HmacKey;
+use pseudonym::{HmacKey, HmacState};
 
 static DETECTORS: LazyLock<DetectorSet> = LazyLock::new(DetectorSet::builtin);
 
-/// Paths never scanned unless a user rule says otherwise: the schema's own
-/// structural fields, which hold no user data.
-const STRUCTURAL_PATHS: &[&str] = &[
+/// Top-level fields never scanned unless a user rule says otherwise: the
+/// schema's own structural fields, which hold no user data.
+const STRUCTURAL_TOP_LEVEL: &[&str] = &[
     "schema_version",
     "event_id",
     "timestamp",
-    "source.**",
+    "source",
     "event_type",
     "category",
     "action",
@@ -44,17 +46,24 @@ const STRUCTURAL_PATHS: &[&str] = &[
     "request_id",
     "prompt_hash",
     "response_hash",
-    "actor.type",
-    "actor.kind",
-    "resource.type",
     "policy_flags",
     "data_classes",
     "controls",
-    "redaction_metadata.**",
-    "retention_state.**",
-    "unmapped.event_type",
-    "unmapped.actor_type",
+    "redaction_metadata",
+    "retention_state",
 ];
+
+/// Whether `path` is structural (see [`STRUCTURAL_TOP_LEVEL`]); also the
+/// enum-valued `actor.type`, `actor.kind`, `resource.type` and the
+/// `unmapped` flags. A plain match: this runs for every node of every event.
+fn is_structural(path: &[&str]) -> bool {
+    match path {
+        [top, ..] if STRUCTURAL_TOP_LEVEL.contains(top) => true,
+        ["actor", "type" | "kind"] | ["resource", "type"] => true,
+        ["unmapped", "event_type" | "actor_type"] => true,
+        _ => false,
+    }
+}
 
 /// Containers whose members come from the source as-is: the only places
 /// fail-closed mode drops fields.
@@ -95,6 +104,17 @@ impl PathPattern {
     }
 }
 
+/// What redaction made of one value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redacted {
+    /// Nothing to change: write the original.
+    Unchanged,
+    /// Write this instead.
+    Replaced(Value),
+    /// Leave the field out.
+    Dropped,
+}
+
 /// One pseudonym -> original pair for the forensic vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultEntry {
@@ -128,8 +148,12 @@ pub struct Report {
 pub struct Redactor {
     settings: RedactionSettings,
     key: HmacKey,
-    /// `(pattern, action, entity)`: user rules, then structural `keep` rules.
+    /// `(pattern, action, entity)`: the user's field rules, in order.
     rules: Vec<(PathPattern, FieldAction, Option<String>)>,
+    /// HMAC state with the key already absorbed, cloned per pseudonym.
+    mac: HmacState,
+    /// Recent pseudonyms: the same users and addresses recur in every batch.
+    cache: RefCell<HashMap<(String, String), String>>,
     allow: Vec<PathPattern>,
     containers: Vec<PathPattern>,
     /// Action per detector, resolved once.
@@ -179,11 +203,6 @@ impl Redactor {
             .fields
             .iter()
             .map(|r| (PathPattern::new(&r.path), r.action, r.entity.clone()))
-            .chain(
-                STRUCTURAL_PATHS
-                    .iter()
-                    .map(|p| (PathPattern::new(p), FieldAction::Keep, None)),
-            )
             .collect();
         Ok(Self {
             allow: settings
@@ -196,9 +215,11 @@ impl Redactor {
                 .map(|p| PathPattern::new(&format!("{p}.*")))
                 .collect(),
             settings,
+            mac: key.mac_state(),
             key,
             rules,
             actions,
+            cache: RefCell::new(HashMap::new()),
         })
     }
 
@@ -218,22 +239,95 @@ impl Redactor {
         self.walk(event, &mut path, report);
     }
 
-    fn rule_for(&self, path: &[&str]) -> Option<(FieldAction, Option<&str>)> {
-        self.rules
-            .iter()
-            .find(|(pattern, _, _)| pattern.matches(path))
-            .map(|(_, action, entity)| (*action, entity.as_deref()))
+    /// Redact one string field of an event at `path`.
+    pub fn redact_str(&self, path: &[&str], text: &str, report: &mut Report) -> Redacted {
+        match self.rule_for(path) {
+            Some((FieldAction::Keep, _)) => Redacted::Unchanged,
+            Some((FieldAction::Drop, _)) => {
+                report.dropped.insert(path.join("."));
+                Redacted::Dropped
+            }
+            Some((FieldAction::Scan, _)) | None => match self.scan(text, report) {
+                Some(new) => {
+                    report.paths.insert(path.join("."));
+                    Redacted::Replaced(Value::String(new))
+                }
+                None => Redacted::Unchanged,
+            },
+            Some((action, entity)) => {
+                let mut value = Value::String(text.to_owned());
+                let entity = entity.or(path.last().copied()).unwrap_or("field");
+                self.whole_field(&mut value, action, entity, &path.join("."), report);
+                Redacted::Replaced(value)
+            }
+        }
     }
 
-    fn walk(&self, value: &mut Value, path: &mut Vec<String>, report: &mut Report) {
-        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-        let rule = self.rule_for(&segments);
-        match rule {
+    /// Redact one raw JSON value of an event at `path` (a pass-through
+    /// member). Objects and arrays are only parsed when the prefilter sees
+    /// something in their raw text, or when rules could apply inside.
+    pub fn redact_raw(&self, path: &[&str], raw: &RawValue, report: &mut Report) -> Redacted {
+        if let Some(text) = crate::json::as_str(raw) {
+            return self.redact_str(path, text.as_str(), report);
+        }
+        let json = raw.get();
+        let nested = json.starts_with('{') || json.starts_with('[');
+        let quiet = !json.contains('\\') && DETECTORS.is_quiet(json);
+        if !nested || (quiet && self.rules.is_empty() && !self.settings.fail_closed) {
+            // A number, bool or null holds nothing to scan; a quiet
+            // container holds no candidate for any detector. Whole-field
+            // rules still apply.
+            return match self.rule_for(path) {
+                Some((FieldAction::Keep | FieldAction::Scan, _)) | None => Redacted::Unchanged,
+                Some(_) => self.redact_parsed(path, json, report),
+            };
+        }
+        self.redact_parsed(path, json, report)
+    }
+
+    fn redact_parsed(&self, path: &[&str], json: &str, report: &mut Report) -> Redacted {
+        let Ok(mut value) = serde_json::from_str::<Value>(json) else {
+            return Redacted::Unchanged; // unreachable: the record parsed already
+        };
+        if let Some((FieldAction::Drop, _)) = self.rule_for(path) {
+            report.dropped.insert(path.join("."));
+            return Redacted::Dropped;
+        }
+        let mut owned: Vec<&str> = path.to_vec();
+        self.walk(&mut value, &mut owned, report);
+        Redacted::Replaced(value)
+    }
+
+    /// Whether the member at `path` of a pass-through container is removed
+    /// by a `drop` rule or fail-closed mode (recorded in the report).
+    pub fn member_dropped(&self, path: &[&str], report: &mut Report) -> bool {
+        if self.rules.is_empty() && !self.settings.fail_closed {
+            return false;
+        }
+        let dropped = self.dropped_by_policy(path);
+        if dropped {
+            report.dropped.insert(path.join("."));
+        }
+        dropped
+    }
+
+    /// The user's rule for `path`, else `keep` for structural fields.
+    fn rule_for(&self, path: &[&str]) -> Option<(FieldAction, Option<&str>)> {
+        let user = self
+            .rules
+            .iter()
+            .find(|(pattern, _, _)| pattern.matches(path))
+            .map(|(_, action, entity)| (*action, entity.as_deref()));
+        user.or_else(|| is_structural(path).then_some((FieldAction::Keep, None)))
+    }
+
+    fn walk<'v>(&self, value: &'v mut Value, path: &mut Vec<&'v str>, report: &mut Report) {
+        match self.rule_for(path) {
             Some((FieldAction::Keep, _)) => return,
             Some((FieldAction::Scan, _)) | None => {}
             Some((action, entity)) => {
-                let entity = entity.or(segments.last().copied()).unwrap_or("field");
-                self.whole_field(value, action, entity, &segments.join("."), report);
+                let entity = entity.or(path.last().copied()).unwrap_or("field");
+                self.whole_field(value, action, entity, &path.join("."), report);
                 return;
             }
         }
@@ -241,7 +335,7 @@ impl Redactor {
             Value::String(text) => {
                 if let Some(new) = self.scan(text, report) {
                     *text = new;
-                    report.paths.insert(segments.join("."));
+                    report.paths.insert(path.join("."));
                 }
             }
             Value::Array(items) => {
@@ -250,36 +344,52 @@ impl Redactor {
                 }
             }
             Value::Object(members) => {
-                let mut drop = Vec::new();
-                for (key, member) in members.iter_mut() {
-                    path.push(key.clone());
-                    if self.dropped_by_policy(path) {
-                        drop.push(key.clone());
-                    } else {
-                        self.walk(member, path, report);
-                    }
-                    path.pop();
+                if !self.rules.is_empty() || self.settings.fail_closed {
+                    self.drop_members(members, path, report);
                 }
-                for key in drop {
-                    members.shift_remove(&key);
-                    let mut full = path.clone();
-                    full.push(key);
-                    report.dropped.insert(full.join("."));
+                for (key, member) in members.iter_mut() {
+                    path.push(key.as_str());
+                    self.walk(member, path, report);
+                    path.pop();
                 }
             }
             _ => {}
         }
     }
 
+    /// Remove the members of an object that `drop` rules or fail-closed
+    /// mode exclude, recording their paths.
+    fn drop_members(
+        &self,
+        members: &mut serde_json::Map<String, Value>,
+        path: &[&str],
+        report: &mut Report,
+    ) {
+        let doomed: Vec<String> = members
+            .keys()
+            .filter(|key| {
+                let mut full: Vec<&str> = path.to_vec();
+                full.push(key.as_str());
+                self.dropped_by_policy(&full)
+            })
+            .cloned()
+            .collect();
+        for key in doomed {
+            members.shift_remove(&key);
+            let mut full: Vec<&str> = path.to_vec();
+            full.push(&key);
+            report.dropped.insert(full.join("."));
+        }
+    }
+
     /// Whether fail-closed mode or a `drop` rule removes the field at `path`.
-    fn dropped_by_policy(&self, path: &[String]) -> bool {
-        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-        if matches!(self.rule_for(&segments), Some((FieldAction::Drop, _))) {
+    fn dropped_by_policy(&self, path: &[&str]) -> bool {
+        if matches!(self.rule_for(path), Some((FieldAction::Drop, _))) {
             return true;
         }
         self.settings.fail_closed
-            && self.containers.iter().any(|c| c.matches(&segments))
-            && !self.allow.iter().any(|a| a.matches(&segments))
+            && self.containers.iter().any(|c| c.matches(path))
+            && !self.allow.iter().any(|a| a.matches(path))
     }
 
     /// Apply a whole-field action (not `drop`, handled by the parent).
@@ -345,7 +455,7 @@ impl Redactor {
     }
 
     fn pseudonymize(&self, entity: &str, original: &str, report: &mut Report) -> String {
-        let pseudonym = self.key.pseudonym(entity, original);
+        let pseudonym = self.cached_pseudonym(entity, original);
         if self.settings.vault && !report.vault.iter().any(|v| v.pseudonym == pseudonym) {
             report.vault.push(VaultEntry {
                 pseudonym: pseudonym.clone(),
@@ -356,6 +466,27 @@ impl Redactor {
         pseudonym
     }
 }
+
+impl Redactor {
+    /// The pseudonym of `original`, from the cache when it was seen lately.
+    fn cached_pseudonym(&self, entity: &str, original: &str) -> String {
+        let key = (entity.to_owned(), original.to_owned());
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return hit.clone();
+        }
+        let pseudonym = self.key.pseudonym_with(&self.mac, entity, original);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= PSEUDONYM_CACHE_ENTRIES {
+            // Crude but bounded: start over rather than track recency.
+            cache.clear();
+        }
+        cache.insert(key, pseudonym.clone());
+        pseudonym
+    }
+}
+
+/// Pseudonyms kept in the per-instance cache.
+const PSEUDONYM_CACHE_ENTRIES: usize = 16_384;
 
 /// The typed placeholder of a redacted value.
 fn placeholder(entity: &str) -> String {

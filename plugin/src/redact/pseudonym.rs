@@ -16,6 +16,16 @@ pub const MIN_KEY_BYTES: usize = 32;
 /// Characters of base32 kept from the MAC (16 x 5 bits = 80 bits).
 const PSEUDONYM_CHARS: usize = 16;
 
+/// A keyed HMAC state, ready to clone. `Debug` shows nothing of the key.
+#[derive(Clone)]
+pub struct HmacState(Hmac<Sha256>);
+
+impl std::fmt::Debug for HmacState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacState(<keyed>)")
+    }
+}
+
 /// A pseudonymization key with its id. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct HmacKey {
@@ -42,13 +52,24 @@ impl HmacKey {
         (id_ok && secret.len() >= MIN_KEY_BYTES).then_some(Self { id, secret })
     }
 
+    /// The HMAC state with this key absorbed, to clone per pseudonym
+    /// (saves hashing the key pads every time).
+    pub fn mac_state(&self) -> HmacState {
+        // `new_from_slice` accepts keys of any length for HMAC.
+        match Hmac::<Sha256>::new_from_slice(&self.secret) {
+            Ok(mac) => HmacState(mac),
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        }
+    }
+
     /// The pseudonym of `value` as an `entity`.
     pub fn pseudonym(&self, entity: &str, value: &str) -> String {
-        // `new_from_slice` accepts keys of any length for HMAC.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.secret) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC takes keys of any length"),
-        };
+        self.pseudonym_with(&self.mac_state(), entity, value)
+    }
+
+    /// [`Self::pseudonym`] from a state made by [`Self::mac_state`].
+    pub fn pseudonym_with(&self, state: &HmacState, entity: &str, value: &str) -> String {
+        let mut mac = state.0.clone();
         mac.update(entity.as_bytes());
         mac.update(&[0x1f]);
         mac.update(canonical(entity, value).as_bytes());
