@@ -149,6 +149,18 @@ fn operational_errors_exit_2_with_a_clear_message() {
         std::fs::read(fixture("activities.ndjson")).unwrap()
     );
 
+    let out = run(sb
+        .run_cmd()
+        .arg(&input)
+        .arg("--output")
+        .arg(sb.path("same.ndjson"))
+        .arg("--vault")
+        .arg(sb.path("same.ndjson"))
+        .arg("--vault-key-file")
+        .arg(fixture("test-vault.key")));
+    assert_eq!(out.status.code(), Some(EXIT_ERROR));
+    assert!(stderr(&out).contains("must be different files"), "{}", stderr(&out));
+
     let not_wasm = sb.write("plugin.wasm", b"not wasm");
     let out = run(sb.run_cmd().arg("--plugin").arg(&not_wasm).arg(&input));
     assert_eq!(out.status.code(), Some(EXIT_ERROR));

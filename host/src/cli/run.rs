@@ -184,26 +184,27 @@ impl RunCommand {
         }
     }
 
-    /// Refuse to truncate an input, or to mix events and dead letters.
+    /// Refuse to truncate an input, or to write two outputs to one file.
     fn check_paths(&self, inputs: &[PathBuf]) -> Result<()> {
-        let dead = same_file_key(&self.dead_letter);
+        let mut outputs: Vec<(&str, &Path)> = vec![("--dead-letter", &self.dead_letter)];
         if let Some(output) = &self.output {
-            let out = same_file_key(output);
-            if out.is_some() && out == dead || output == &self.dead_letter {
-                bail!("--output and --dead-letter must be different files");
-            }
-            for input in inputs {
-                if input != Path::new("-") && same_file_key(input) == out && out.is_some() {
-                    bail!("--output {} is also an input", output.display());
-                }
-            }
+            outputs.push(("--output", output));
         }
-        for input in inputs {
-            if input != Path::new("-") && same_file_key(input) == dead && dead.is_some() {
-                bail!(
-                    "--dead-letter {} is also an input",
-                    self.dead_letter.display()
-                );
+        if let Some(vault) = &self.vault {
+            outputs.push(("--vault", vault));
+        }
+        let same = |a: &Path, b: &Path| {
+            a == b || same_file_key(a).is_some_and(|k| Some(k) == same_file_key(b))
+        };
+        for (i, (flag, path)) in outputs.iter().enumerate() {
+            if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same(p, path)) {
+                bail!("{other} and {flag} must be different files");
+            }
+            if let Some(input) = inputs
+                .iter()
+                .find(|i| *i != Path::new("-") && same(i, path))
+            {
+                bail!("{flag} {} is also an input", input.display());
             }
         }
         Ok(())
