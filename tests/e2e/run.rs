@@ -159,7 +159,11 @@ fn operational_errors_exit_2_with_a_clear_message() {
         .arg("--vault-key-file")
         .arg(fixture("test-vault.key")));
     assert_eq!(out.status.code(), Some(EXIT_ERROR));
-    assert!(stderr(&out).contains("must be different files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be different files"),
+        "{}",
+        stderr(&out)
+    );
 
     let not_wasm = sb.write("plugin.wasm", b"not wasm");
     let out = run(sb.run_cmd().arg("--plugin").arg(&not_wasm).arg(&input));
@@ -222,4 +226,40 @@ fn readme_configuration_example_works() {
             .all(|e| e["redaction_metadata"]["policy_version"] == "hipaa-2026-11")
     );
     assert!(std::fs::metadata(sb.path("vault.bin")).unwrap().len() > 0);
+}
+
+/// The README's first command (the main job on the bundled sample) works as
+/// written: its arguments are taken from the README itself.
+#[test]
+fn readme_quick_start_command_works() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run -p claude-audit -- run "))
+        .expect("quick-start command in README");
+    let args: Vec<&str> = line["cargo run -p claude-audit -- ".len()..]
+        .split_whitespace()
+        .collect();
+    let sb = Sandbox::new();
+    let out = run(std::process::Command::new(BIN)
+        .current_dir(repo_file(""))
+        .args(args.iter().map(|a| {
+            if *a == "events.ndjson" {
+                sb.path("events.ndjson").into_os_string()
+            } else {
+                (*a).into()
+            }
+        }))
+        .arg("--dead-letter")
+        .arg(sb.path("dead.ndjson"))
+        .arg("--no-progress"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary_counts(&stderr(&out)), (312, 312, 0, 0));
+    let events = read_ndjson(&std::fs::read(sb.path("events.ndjson")).unwrap());
+    assert_eq!(events.len(), 312);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["redaction_metadata"]["applied"] == true)
+    );
 }
