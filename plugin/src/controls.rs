@@ -2,7 +2,9 @@
 //! event is evidence for. Table-driven; this module only loads the table and
 //! applies its selectors.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::LazyLock;
 
 const CONTROLS_TSV: &str = include_str!("../data/controls.tsv");
@@ -77,18 +79,53 @@ impl Selector {
     }
 }
 
+/// Most distinct events remembered by [`controls_for`]'s cache.
+const CACHE_ENTRIES: usize = 4096;
+
+/// The cache key: every fact a selector can look at, joined by a unit
+/// separator (one allocation per lookup).
+type FactsKey = String;
+
+thread_local! {
+    /// The matrix is evaluated once per distinct combination of facts: a
+    /// feed has a few hundred types, and most events repeat one.
+    static CACHE: RefCell<HashMap<FactsKey, Rc<[&'static str]>>> = RefCell::new(HashMap::new());
+}
+
 /// The sorted, de-duplicated controls an event is evidence for.
 ///
 /// # Panics
 /// If the embedded matrix is malformed: a build defect caught by the unit
 /// tests below.
-pub fn controls_for(event: &EventFacts<'_>) -> Vec<&'static str> {
+pub fn controls_for(event: &EventFacts<'_>) -> Rc<[&'static str]> {
+    let mut key: FactsKey = [
+        event.category,
+        event.event_type,
+        event.outcome,
+        event.actor_kind,
+    ]
+    .join("\x1f");
+    for class in event.data_classes {
+        key.push('\x1f');
+        key.push_str(class);
+    }
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
     let set: BTreeSet<&'static str> = MATRIX
         .iter()
         .filter(|(selector, _)| selector.applies(event))
         .flat_map(|(_, controls)| controls.iter().copied())
         .collect();
-    set.into_iter().collect()
+    let controls: Rc<[&'static str]> = set.into_iter().collect();
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, Rc::clone(&controls));
+    });
+    controls
 }
 
 #[cfg(test)]

@@ -428,9 +428,12 @@ impl<'r, 'a> Event<'r, 'a> {
             .then(|| timestamp::add_days(self.activity.created_at, retention_days))
             .flatten()
             .map(timestamp::format);
-        w.str_array("policy_flags", report.flags.iter().map(String::as_str))
+        w.str_array("policy_flags", report.flags.iter().copied())
             .str_array("data_classes", data_classes.iter().copied())
-            .str_array("controls", controls_for(&self.facts(&data_classes)))
+            .str_array(
+                "controls",
+                controls_for(&self.facts(&data_classes)).iter().copied(),
+            )
             .object("redaction_metadata")
             .bool("applied", scrub.redactor.is_some())
             .opt_str(

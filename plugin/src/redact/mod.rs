@@ -129,8 +129,8 @@ pub struct VaultEntry {
 /// What redaction did to one event.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Policy flags (`pii.email`, ...).
-    pub flags: BTreeSet<String>,
+    /// Policy flags (`pii.email`, ...), borrowed from the static detector set.
+    pub flags: BTreeSet<&'static str>,
     /// Data classes found.
     pub data_classes: BTreeSet<&'static str>,
     /// Values changed per entity class.
@@ -153,7 +153,7 @@ pub struct Redactor {
     /// HMAC state with the key already absorbed, cloned per pseudonym.
     mac: HmacState,
     /// Recent pseudonyms: the same users and addresses recur in every batch.
-    cache: RefCell<HashMap<(String, String), String>>,
+    cache: RefCell<HashMap<String, String>>,
     allow: Vec<PathPattern>,
     containers: Vec<PathPattern>,
     /// Action per detector, resolved once.
@@ -426,13 +426,13 @@ impl Redactor {
         if findings.is_empty() {
             return None;
         }
-        let detectors = DETECTORS.detectors();
+        let detectors: &'static [detectors::Detector] = DETECTORS.detectors();
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut changed = false;
         for f in &findings {
             let detector = &detectors[f.detector];
-            report.flags.insert(detector.flag.clone());
+            report.flags.insert(detector.flag.as_str());
             report.data_classes.insert(detector.data_class.as_str());
             let original = &text[f.start..f.end];
             let replacement = match self.actions[f.detector] {
@@ -470,7 +470,10 @@ impl Redactor {
 impl Redactor {
     /// The pseudonym of `original`, from the cache when it was seen lately.
     fn cached_pseudonym(&self, entity: &str, original: &str) -> String {
-        let key = (entity.to_owned(), original.to_owned());
+        let mut key = String::with_capacity(entity.len() + 1 + original.len());
+        key.push_str(entity);
+        key.push('\x1f');
+        key.push_str(original);
         if let Some(hit) = self.cache.borrow().get(&key) {
             return hit.clone();
         }
