@@ -83,15 +83,23 @@ impl Batch {
     }
 }
 
-/// Runs sources through a plugin into an output and a dead-letter file.
+/// Where a run writes: events, dead letters and, optionally, the vault.
+pub struct Sinks<'s> {
+    /// Canonical events, NDJSON.
+    pub output: Box<dyn Write + 's>,
+    /// Rejected records.
+    pub dead_letters: DeadLetterWriter,
+    /// Pseudonym mappings, when a vault is configured.
+    pub vault: Option<VaultWriter>,
+}
+
+/// Runs sources through a plugin into its sinks.
 pub struct Runner<'s> {
     sandbox: &'s Sandbox,
     setup: PluginSetup,
     instance: PluginInstance,
     limits: BatchLimits,
-    output: Box<dyn Write + 's>,
-    dead_letters: DeadLetterWriter,
-    vault: Option<VaultWriter>,
+    sinks: Sinks<'s>,
     summary: Summary,
 }
 
@@ -104,18 +112,14 @@ impl<'s> Runner<'s> {
         setup: PluginSetup,
         instance: PluginInstance,
         limits: BatchLimits,
-        output: Box<dyn Write + 's>,
-        dead_letters: DeadLetterWriter,
-        vault: Option<VaultWriter>,
+        sinks: Sinks<'s>,
     ) -> Self {
         Self {
             sandbox,
             setup,
             instance,
             limits,
-            output,
-            dead_letters,
-            vault,
+            sinks,
             summary: Summary::default(),
         }
     }
@@ -165,11 +169,16 @@ impl<'s> Runner<'s> {
     }
 
     /// Flush everything and check the accounting.
-    pub fn finish(mut self) -> Result<Summary> {
-        self.output.flush().context("flushing the output")?;
-        drop(self.output);
-        self.dead_letters.finish()?;
-        if let Some(vault) = self.vault {
+    pub fn finish(self) -> Result<Summary> {
+        let Sinks {
+            mut output,
+            dead_letters,
+            vault,
+        } = self.sinks;
+        output.flush().context("flushing the output")?;
+        drop(output);
+        dead_letters.finish()?;
+        if let Some(vault) = vault {
             vault.finish()?;
         }
         let s = self.summary;
@@ -200,7 +209,7 @@ impl<'s> Runner<'s> {
             length,
             raw_truncated: true,
         };
-        self.dead_letters.write(&record.with_raw(prefix))?;
+        self.sinks.dead_letters.write(&record.with_raw(prefix))?;
         self.summary.dead_lettered += 1;
         Ok(())
     }
@@ -261,7 +270,8 @@ impl<'s> Runner<'s> {
             length: span.len() as u64,
             raw_truncated: false,
         };
-        self.dead_letters
+        self.sinks
+            .dead_letters
             .write(&record.with_raw(&batch.blob[span.clone()]))?;
         self.summary.dead_lettered += 1;
         Ok(())
@@ -277,7 +287,7 @@ impl<'s> Runner<'s> {
     ) -> Result<()> {
         // The vault first: an event must never carry a pseudonym whose
         // mapping was not kept.
-        if let Some(vault) = &mut self.vault {
+        if let Some(vault) = &mut self.sinks.vault {
             for entry in &output.vault_entries {
                 vault.add(&vault::Entry {
                     pseudonym: entry.pseudonym.clone(),
@@ -286,7 +296,8 @@ impl<'s> Runner<'s> {
                 })?;
             }
         }
-        self.output
+        self.sinks
+            .output
             .write_all(&output.records)
             .context("writing the output")?;
         for dead in &output.dead_letters {
@@ -302,7 +313,8 @@ impl<'s> Runner<'s> {
                 length: span.len() as u64,
                 raw_truncated: false,
             };
-            self.dead_letters
+            self.sinks
+                .dead_letters
                 .write(&record.with_raw(&batch.blob[span.clone()]))?;
         }
         let c = output.counters;

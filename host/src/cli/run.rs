@@ -13,7 +13,7 @@ use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
 use crate::keys::{self, KeySource, Secret};
-use crate::runner::{BatchLimits, Runner, Summary};
+use crate::runner::{BatchLimits, Runner, Sinks, Summary};
 use crate::sandbox::{PluginSetup, Sandbox};
 use crate::vault::VaultWriter;
 
@@ -120,17 +120,12 @@ impl RunCommand {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
             _ => None,
         };
-        let output = self.open_output()?;
-        let dead_letters = DeadLetterWriter::create(&self.dead_letter)?;
-        let mut runner = Runner::new(
-            &sandbox,
-            setup,
-            instance,
-            limits,
-            output,
-            dead_letters,
+        let sinks = Sinks {
+            output: self.open_output()?,
+            dead_letters: DeadLetterWriter::create(&self.dead_letter)?,
             vault,
-        );
+        };
+        let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks);
         let progress = self.progress_bar(&inputs);
         let mut done_before = 0;
         for input in &inputs {
