@@ -37,9 +37,41 @@ pub struct DeadLetterRecord<'a> {
     pub raw_truncated: bool,
 }
 
+/// Where a rejected line came from and why it was rejected.
+#[derive(Debug, Clone, Copy)]
+pub struct Rejection<'a> {
+    /// Input name.
+    pub source: &'a str,
+    /// One-based line number.
+    pub line: u64,
+    /// Stable reason kind.
+    pub kind: &'a str,
+    /// Field path concerned, or empty.
+    pub field: &'a str,
+    /// Human-readable reason without record content.
+    pub reason: &'a str,
+}
+
 impl<'a> DeadLetterRecord<'a> {
+    /// The record for `rejection` of a line of `length` bytes whose first
+    /// bytes (all of them unless the line was over-long) are `bytes`.
+    pub fn new(rejection: Rejection<'a>, bytes: &'a [u8], length: u64) -> Self {
+        Self {
+            source: rejection.source,
+            line: rejection.line,
+            kind: rejection.kind,
+            field: rejection.field,
+            reason: rejection.reason,
+            raw: None,
+            raw_base64: None,
+            length,
+            raw_truncated: (bytes.len() as u64) < length,
+        }
+        .with_raw(bytes)
+    }
+
     /// Fill `raw` or `raw_base64` from the line's bytes.
-    pub fn with_raw(mut self, bytes: &'a [u8]) -> Self {
+    fn with_raw(mut self, bytes: &'a [u8]) -> Self {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.raw = Some(text),
             Err(_) => {

@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter};
+use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter, Rejection};
 use crate::input::{Line, LineReader};
 use crate::sandbox::{
     BatchError, BatchOutput, PluginFailure, PluginInstance, PluginSetup, Sandbox,
@@ -198,20 +198,34 @@ impl<'s> Runner<'s> {
             "the line is {length} bytes long, over the limit of {} bytes (input.max_record_bytes)",
             self.limits.max_record_bytes
         );
-        let record = DeadLetterRecord {
+        let rejection = Rejection {
             source,
             line,
             kind: "too_long",
             field: "",
             reason: &reason,
-            raw: None,
-            raw_base64: None,
-            length,
-            raw_truncated: true,
         };
-        self.sinks.dead_letters.write(&record.with_raw(prefix))?;
+        self.reject(DeadLetterRecord::new(rejection, prefix, length))
+    }
+
+    /// Write one dead letter and count it.
+    fn reject(&mut self, record: DeadLetterRecord<'_>) -> Result<()> {
+        self.sinks.dead_letters.write(&record)?;
         self.summary.dead_lettered += 1;
         Ok(())
+    }
+
+    /// Dead-letter the line at `index` of `batch`.
+    fn reject_line<'r>(
+        &mut self,
+        batch: &'r Batch,
+        index: usize,
+        rejection: impl FnOnce(u64) -> Rejection<'r>,
+    ) -> Result<()> {
+        let (line, span) = &batch.lines[index];
+        let bytes = &batch.blob[span.clone()];
+        let record = DeadLetterRecord::new(rejection(*line), bytes, bytes.len() as u64);
+        self.reject(record)
     }
 
     /// Send `range` of `batch` to the plugin, isolating poison records on failure.
@@ -253,28 +267,18 @@ impl<'s> Runner<'s> {
         index: usize,
         failure: &PluginFailure,
     ) -> Result<()> {
-        let (line, span) = &batch.lines[index];
         let kind = match failure {
             PluginFailure::Timeout => "plugin_timeout",
             PluginFailure::Trap(_) => "plugin_trap",
         };
         let reason = failure.to_string();
-        let record = DeadLetterRecord {
+        self.reject_line(batch, index, |line| Rejection {
             source,
-            line: *line,
+            line,
             kind,
             field: "",
             reason: &reason,
-            raw: None,
-            raw_base64: None,
-            length: span.len() as u64,
-            raw_truncated: false,
-        };
-        self.sinks
-            .dead_letters
-            .write(&record.with_raw(&batch.blob[span.clone()]))?;
-        self.summary.dead_lettered += 1;
-        Ok(())
+        })
     }
 
     /// Write a successful batch's events and dead letters; count them.
@@ -301,26 +305,17 @@ impl<'s> Runner<'s> {
             .write_all(&output.records)
             .context("writing the output")?;
         for dead in &output.dead_letters {
-            let (line, span) = &batch.lines[first + dead.index as usize];
-            let record = DeadLetterRecord {
+            self.reject_line(batch, first + dead.index as usize, |line| Rejection {
                 source,
-                line: *line,
+                line,
                 kind: record_error_kind_name(dead.error.kind),
                 field: &dead.error.field,
                 reason: &dead.error.detail,
-                raw: None,
-                raw_base64: None,
-                length: span.len() as u64,
-                raw_truncated: false,
-            };
-            self.sinks
-                .dead_letters
-                .write(&record.with_raw(&batch.blob[span.clone()]))?;
+            })?;
         }
         let c = output.counters;
         let s = &mut self.summary;
         s.emitted += u64::from(c.emitted);
-        s.dead_lettered += u64::from(c.dead_lettered);
         s.filtered += u64::from(c.filtered);
         s.unmapped_event_types += u64::from(c.unmapped_event_types);
         s.unmapped_actor_types += u64::from(c.unmapped_actor_types);
