@@ -12,9 +12,9 @@ use anyhow::{Context, Result};
 use base64::Engine as _;
 use serde::Serialize;
 
-/// One dead-letter record (one NDJSON line of the dead-letter file).
-#[derive(Debug, Serialize)]
-pub struct DeadLetterRecord<'a> {
+/// Where a rejected line came from and why it was rejected.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rejection<'a> {
     /// Input name (`<stdin>` for standard input).
     pub source: &'a str,
     /// One-based line number within the source.
@@ -25,6 +25,15 @@ pub struct DeadLetterRecord<'a> {
     pub field: &'a str,
     /// Human-readable reason; never contains record content.
     pub reason: &'a str,
+}
+
+/// One dead-letter record (one NDJSON line of the dead-letter file): the
+/// rejection's fields, then the raw line.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterRecord<'a> {
+    /// Source, line, kind, field and reason.
+    #[serde(flatten)]
+    pub rejection: Rejection<'a>,
     /// The raw line as text, when it is valid UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<&'a str>,
@@ -37,31 +46,12 @@ pub struct DeadLetterRecord<'a> {
     pub raw_truncated: bool,
 }
 
-/// Where a rejected line came from and why it was rejected.
-#[derive(Debug, Clone, Copy)]
-pub struct Rejection<'a> {
-    /// Input name.
-    pub source: &'a str,
-    /// One-based line number.
-    pub line: u64,
-    /// Stable reason kind.
-    pub kind: &'a str,
-    /// Field path concerned, or empty.
-    pub field: &'a str,
-    /// Human-readable reason without record content.
-    pub reason: &'a str,
-}
-
 impl<'a> DeadLetterRecord<'a> {
     /// The record for `rejection` of a line of `length` bytes whose first
     /// bytes (all of them unless the line was over-long) are `bytes`.
     pub fn new(rejection: Rejection<'a>, bytes: &'a [u8], length: u64) -> Self {
         Self {
-            source: rejection.source,
-            line: rejection.line,
-            kind: rejection.kind,
-            field: rejection.field,
-            reason: rejection.reason,
+            rejection,
             raw: None,
             raw_base64: None,
             length,

@@ -76,7 +76,7 @@ pub fn normalize_line(
     if !settings.allows_type(&activity.event_type) {
         return Ok(Disposition::Filtered);
     }
-    let event = Event::build(&activity, settings)?;
+    let event = Event::build(&activity)?;
     let mut scrub = Scrubber {
         redactor,
         report: Report::default(),
@@ -288,7 +288,7 @@ impl<'a> Roles<'a> {
 }
 
 impl<'r, 'a> Event<'r, 'a> {
-    fn build(activity: &'r Activity<'r, 'a>, _settings: &Settings) -> Result<Self, RecordError> {
+    fn build(activity: &'r Activity<'r, 'a>) -> Result<Self, RecordError> {
         let actor = ParsedActor::parse(activity.actor)?;
         let row = tables().activity_types.get(activity.event_type.as_str());
         let mut details = Vec::new();
