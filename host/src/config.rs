@@ -25,6 +25,7 @@ use anyhow::{Context, Result, ensure};
 use serde::Deserialize;
 
 use crate::keys::{HmacKeyConfig, KeySource};
+use crate::pull::config::PullConfig;
 
 /// Default longest accepted record: 1 MiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -47,6 +48,9 @@ pub struct FileConfig {
     /// Where keys are read from (never the keys themselves).
     #[serde(default)]
     pub keys: KeysConfig,
+    /// `claude-audit pull`: the Compliance API poller.
+    #[serde(default)]
+    pub pull: Option<PullConfig>,
 }
 
 /// `[keys]`: sources of the pseudonymization and vault keys.
@@ -104,6 +108,9 @@ impl FileConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        if let Some(pull) = &self.pull {
+            pull.validate()?;
+        }
         let max = self.input.max_record_bytes;
         ensure!(
             (1..=MAX_MAX_RECORD_BYTES).contains(&max),

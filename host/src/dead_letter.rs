@@ -89,6 +89,26 @@ impl DeadLetterWriter {
         })
     }
 
+    /// Open `path` for appending (created with mode 0600 if missing),
+    /// after cutting it back to `committed` bytes: a longer file holds
+    /// dead letters of a run that died before its checkpoint, which the
+    /// next run produces again.
+    pub fn append(path: &Path, committed: u64) -> Result<Self> {
+        let file = crate::output::append_committed(path, Some(committed), "dead-letter file")?;
+        Ok(Self {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Flush and fsync, and keep writing.
+    pub fn sync(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all())
+            .with_context(|| format!("flushing dead-letter file {}", self.path.display()))
+    }
+
     /// Append one record.
     pub fn write(&mut self, record: &DeadLetterRecord<'_>) -> Result<()> {
         let context = || format!("writing dead-letter file {}", self.path.display());
@@ -99,10 +119,7 @@ impl DeadLetterWriter {
 
     /// Flush and fsync: dead letters are the only copy of rejected input.
     pub fn finish(mut self) -> Result<PathBuf> {
-        self.out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_all())
-            .with_context(|| format!("flushing dead-letter file {}", self.path.display()))?;
+        self.sync()?;
         Ok(self.path)
     }
 }

@@ -71,14 +71,41 @@ pub struct HmacKey {
 impl KeySource {
     /// Read the key's bytes, with a message naming the source on failure.
     pub fn load(&self, what: &str) -> Result<Secret> {
-        let text = match (&self.file, &self.env) {
+        Ok(Secret(decode(self.read(what)?)))
+    }
+
+    /// Read a text token (an API key): surrounding white space removed,
+    /// never hex-decoded; empty or multi-line values are refused.
+    pub fn load_token(&self, what: &str) -> Result<Secret> {
+        let raw = self.read(what)?;
+        let token = raw.trim_ascii();
+        ensure!(!token.is_empty(), "{what} ({}) is empty", self.describe());
+        ensure!(
+            token.iter().all(|b| b.is_ascii_graphic()),
+            "{what} ({}) holds white space or control characters inside the key",
+            self.describe()
+        );
+        Ok(Secret(token.to_vec()))
+    }
+
+    /// Where the key comes from, for messages: "file /path" or
+    /// "environment variable VAR". Never the key.
+    pub fn describe(&self) -> String {
+        match (&self.file, &self.env) {
+            (Some(path), _) => format!("file {}", path.display()),
+            (None, Some(var)) => format!("environment variable {var}"),
+            (None, None) => "no source".to_owned(),
+        }
+    }
+
+    fn read(&self, what: &str) -> Result<Vec<u8>> {
+        Ok(match (&self.file, &self.env) {
             (Some(path), None) => read_key_file(path, what)?,
             (None, Some(var)) => std::env::var(var)
                 .with_context(|| format!("reading {what} from environment variable {var}"))?
                 .into_bytes(),
             _ => bail!("{what}: give exactly one of `file` or `env`"),
-        };
-        Ok(Secret(decode(text)))
+        })
     }
 }
 

@@ -7,14 +7,19 @@
 //! - 1: the run finished, but some records went to the dead-letter file
 //!   (`reveal`: some pseudonyms were not found);
 //! - 2: an error stopped the command (bad arguments, configuration, I/O,
-//!   plugin that cannot be loaded).
+//!   plugin that cannot be loaded);
+//! - 3: `pull`: the Compliance API refused the key (401) or its scope (403);
+//! - 4: `pull`: the Compliance API refused the request (400, other 4xx, or a
+//!   5xx marked `x-should-retry: false`).
 
 mod cli;
 mod config;
 mod dead_letter;
 mod input;
 mod keys;
+mod output;
 mod plugin;
+mod pull;
 mod runner;
 mod sandbox;
 mod vault;
@@ -46,7 +51,10 @@ fn main() -> ExitCode {
         Ok(cli::Outcome::Partial) => ExitCode::from(EXIT_DEAD_LETTERS),
         Err(e) => {
             eprintln!("claude-audit: error: {e:#}");
-            ExitCode::from(EXIT_ERROR)
+            let code = e
+                .downcast_ref::<pull::ApiStop>()
+                .map_or(EXIT_ERROR, pull::ApiStop::exit_code);
+            ExitCode::from(code)
         }
     }
 }

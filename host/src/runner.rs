@@ -168,6 +168,21 @@ impl<'s> Runner<'s> {
         Ok(())
     }
 
+    /// Make everything written so far durable (output, dead letters,
+    /// vault), without ending the run: `pull` commits after every page.
+    pub fn commit(&mut self) -> Result<()> {
+        if let Some(vault) = &mut self.sinks.vault {
+            vault.sync()?;
+        }
+        self.sinks.dead_letters.sync()?;
+        self.sinks.output.flush().context("flushing the output")
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
+
     /// Flush everything and check the accounting.
     pub fn finish(self) -> Result<Summary> {
         let Sinks {

@@ -9,7 +9,7 @@
 //! file is append-only across runs and created with mode 0600.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -51,16 +51,7 @@ pub struct VaultWriter {
 impl VaultWriter {
     /// Open (or create, mode 0600) `path` for appending.
     pub fn open(path: &Path, key: &Secret) -> Result<Self> {
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options
-            .open(path)
-            .with_context(|| format!("opening vault {}", path.display()))?;
+        let file = crate::output::append_committed(path, None, "vault")?;
         Ok(Self {
             path: path.to_owned(),
             cipher: cipher(key)?,
@@ -101,6 +92,11 @@ impl VaultWriter {
 
     /// Flush and fsync.
     pub fn finish(mut self) -> Result<()> {
+        self.sync()
+    }
+
+    /// Flush and fsync, and keep writing.
+    pub fn sync(&mut self) -> Result<()> {
         self.out
             .flush()
             .and_then(|()| self.out.get_ref().sync_all())

@@ -5,9 +5,11 @@
 //! One test binary (declared in host/Cargo.toml) links faster than many.
 //! Shared helpers live in `util.rs`; each file covers one concern.
 
+mod fake_api;
 mod golden;
 mod malformed;
 mod memory;
+mod pull;
 mod redaction;
 mod run;
 mod sandbox;

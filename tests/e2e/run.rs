@@ -182,10 +182,7 @@ fn operational_errors_exit_2_with_a_clear_message() {
 /// accepts it, and a run with it succeeds (key paths pointed at test keys).
 #[test]
 fn readme_configuration_example_works() {
-    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
-    let section = &readme[readme.find("## Configuration file").expect("section")..];
-    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
-    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let block = crate::util::readme_toml_block("## Configuration file");
     let sb = Sandbox::new();
     let config = block
         .replace(

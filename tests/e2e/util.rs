@@ -29,6 +29,14 @@ pub fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
+/// The first TOML block of the README section that starts with `heading`.
+pub fn readme_toml_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(repo_file("README.md")).expect("README.md");
+    let section = &readme[readme.find(heading).expect("README section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    section[start..start + section[start..].find("```").expect("end of block")].to_owned()
+}
+
 /// One test's scratch directory and the paths the binary writes into it.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,

@@ -2,6 +2,7 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+mod pull;
 mod reveal;
 mod run;
 
@@ -22,7 +23,8 @@ use crate::sandbox::SandboxLimits;
 /// to a dead-letter file with their reason; none are dropped silently.
 ///
 /// Exit codes: 0 success; 1 finished, but some records were dead-lettered;
-/// 2 an error stopped the command.
+/// 2 an error stopped the command; 3 (pull) the API refused the key or its
+/// scope; 4 (pull) the API refused the request.
 #[derive(Debug, Parser)]
 #[command(name = "claude-audit", version, help_expected = true)]
 pub struct Cli {
@@ -37,6 +39,10 @@ pub enum Command {
     /// Transform NDJSON Activity Feed records from files or stdin into
     /// canonical audit events (NDJSON).
     Run(run::RunCommand),
+    /// Poll the Compliance API Activity Feed continuously (or `--once`)
+    /// and write canonical events, checkpointed so that nothing is lost or
+    /// doubled across restarts.
+    Pull(pull::PullCommand),
     /// Measure throughput (events/s, MiB/s) of the plugin logic natively and
     /// through the WebAssembly sandbox, on the bundled sample or a file.
     Bench(bench::BenchCommand),
@@ -60,6 +66,7 @@ impl Command {
     pub fn execute(self) -> anyhow::Result<Outcome> {
         match self {
             Self::Run(cmd) => cmd.execute(),
+            Self::Pull(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
             Self::Reveal(cmd) => cmd.execute(),
         }

@@ -13,14 +13,13 @@ use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
 use crate::keys::{self, KeySource, Secret};
+use crate::output::{Durable, IO_BUFFER_BYTES};
 use crate::runner::{BatchLimits, Runner, Sinks, Summary};
 use crate::sandbox::{PluginSetup, Sandbox};
 use crate::vault::VaultWriter;
 
 /// Name used for standard input in dead letters and messages.
 const STDIN_NAME: &str = "<stdin>";
-/// Buffer size for input and output files.
-const IO_BUFFER_BYTES: usize = 256 << 10;
 
 /// Transform NDJSON Activity Feed records into canonical audit events.
 ///
@@ -214,7 +213,7 @@ impl RunCommand {
             Some(path) => {
                 let file = private_file(path)
                     .with_context(|| format!("creating output file {}", path.display()))?;
-                Box::new(SyncOnFlush(BufWriter::with_capacity(IO_BUFFER_BYTES, file)))
+                Box::new(Durable::new(file))
             }
         })
     }
@@ -243,23 +242,6 @@ impl RunCommand {
             bar.set_style(style);
         }
         bar
-    }
-}
-
-/// A file writer whose final flush also fsyncs, so that "finished" means
-/// "on disk".
-struct SyncOnFlush(BufWriter<File>);
-
-impl Write for SyncOnFlush {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()?;
-        self.0.get_ref().sync_all()
     }
 }
 

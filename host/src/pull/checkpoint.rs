@@ -1,0 +1,283 @@
+//! The poller's checkpoint: where the feed walk stands, which ids were
+//! emitted recently, and how much of the output files is committed.
+//!
+//! The state file is replaced atomically (write a temporary file, fsync it,
+//! rename it over the old one, fsync the directory), so that a crash leaves
+//! either the old or the new checkpoint, never a torn one. It is written
+//! only after the output it covers was flushed, so a restart re-reads (and
+//! never skips) whatever was not committed. A lock file next to it keeps two
+//! pollers off one checkpoint.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::time::Nanos;
+
+/// Version of the state file's layout.
+const STATE_VERSION: u32 = 1;
+
+/// The persisted state of `claude-audit pull`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Layout version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// Opaque `last_id` of the last committed page of the ascending walk;
+    /// the next request passes it as `after_id`. `None`: start of the feed
+    /// (or `start_time`).
+    pub cursor: Option<String>,
+    /// Newest `created_at` committed, in Unix nanoseconds: the overlap
+    /// window is measured back from it.
+    pub high_water: Option<Nanos>,
+    /// Committed length of the `--output` file (none for stdout). Bytes
+    /// past it were written by a run that died before committing; the next
+    /// run cuts them off and fetches those activities again.
+    pub output: Option<CommittedFile>,
+    /// Committed length of the dead-letter file.
+    pub dead_letter: Option<CommittedFile>,
+    /// Committed length of the vault.
+    pub vault: Option<CommittedFile>,
+    /// Ids emitted (or dead-lettered) whose `created_at` is still inside
+    /// the overlap window: `id -> created_at`.
+    pub recent: RecentIds,
+}
+
+impl Checkpoint {
+    /// A fresh checkpoint for a first run.
+    pub fn new() -> Self {
+        Self {
+            version: STATE_VERSION,
+            ..Self::default()
+        }
+    }
+}
+
+/// A file and how many of its bytes are covered by the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommittedFile {
+    /// Absolute path when committed.
+    pub path: PathBuf,
+    /// Durable length.
+    pub bytes: u64,
+}
+
+impl CommittedFile {
+    /// The committed length of `path`, if `committed` is about that file.
+    /// Another path (the operator pointed the poller elsewhere) gives
+    /// `None`: that file is only appended to, never cut.
+    pub fn for_path(committed: Option<&Self>, path: &Path) -> Option<u64> {
+        let path = std::path::absolute(path).ok()?;
+        committed.filter(|c| c.path == path).map(|c| c.bytes)
+    }
+}
+
+/// Recently emitted ids, bounded by time (the overlap window) and by count.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(from = "Vec<(String, Nanos)>", into = "Vec<(String, Nanos)>")]
+pub struct RecentIds(HashMap<String, Nanos>);
+
+impl RecentIds {
+    /// Whether `id` was emitted recently.
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// Remember `id`.
+    pub fn insert(&mut self, id: String, created_at: Nanos) {
+        self.0.insert(id, created_at);
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Forget ids created before `horizon`, then the oldest beyond `max`.
+    /// Returns how many were forgotten because of `max` (a de-duplication
+    /// gap the operator must hear about).
+    pub fn prune(&mut self, horizon: Nanos, max: usize) -> usize {
+        self.0.retain(|_, created| *created >= horizon);
+        if self.0.len() <= max {
+            return 0;
+        }
+        let mut by_age: Vec<(Nanos, String)> =
+            self.0.iter().map(|(id, t)| (*t, id.clone())).collect();
+        by_age.sort_unstable();
+        let excess = self.0.len() - max;
+        for (_, id) in by_age.into_iter().take(excess) {
+            self.0.remove(&id);
+        }
+        excess
+    }
+}
+
+impl From<Vec<(String, Nanos)>> for RecentIds {
+    fn from(v: Vec<(String, Nanos)>) -> Self {
+        Self(v.into_iter().collect())
+    }
+}
+
+impl From<RecentIds> for Vec<(String, Nanos)> {
+    fn from(r: RecentIds) -> Self {
+        // Sorted, so that the file is stable and diffable.
+        let mut v: Vec<_> = r.0.into_iter().collect();
+        v.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        v
+    }
+}
+
+/// The state file, locked for this process.
+pub struct StateFile {
+    path: PathBuf,
+    // Held for the lifetime of the poller; the kernel drops the lock when
+    // the process dies, so a kill -9 never leaves a stale lock behind.
+    _lock: File,
+}
+
+impl StateFile {
+    /// Lock `path` (through `path.lock`) for this process.
+    pub fn lock(path: &Path) -> Result<Self> {
+        let lock_path = sibling(path, "lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening lock file {}", lock_path.display()))?;
+        try_lock(&lock).with_context(|| {
+            format!(
+                "locking {}: is another `claude-audit pull` using state file {}?",
+                lock_path.display(),
+                path.display()
+            )
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The saved checkpoint, or `None` when there is none yet.
+    pub fn load(&self) -> Result<Option<Checkpoint>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("reading state file {}", self.path.display()));
+            }
+        };
+        let checkpoint: Checkpoint = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "parsing state file {} (restore it from a backup or remove it to start over \
+                 from pull.start_time)",
+                self.path.display()
+            )
+        })?;
+        ensure!(
+            checkpoint.version == STATE_VERSION,
+            "state file {} has layout version {}, this claude-audit reads version {STATE_VERSION}",
+            self.path.display(),
+            checkpoint.version
+        );
+        Ok(Some(checkpoint))
+    }
+
+    /// Replace the state file with `checkpoint`, atomically and durably.
+    pub fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let tmp = sibling(&self.path, "tmp");
+        let context = || format!("writing state file {}", self.path.display());
+        let mut file = private_create(&tmp).with_context(context)?;
+        serde_json::to_writer(&mut file, checkpoint).with_context(context)?;
+        file.write_all(b"\n").with_context(context)?;
+        file.sync_all().with_context(context)?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path).with_context(context)?;
+        sync_parent(&self.path).with_context(context)
+    }
+}
+
+/// `state.json` -> `state.json.<suffix>`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn private_create(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// fsync the directory holding `path`, so that a rename survives a crash.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        bail!("{}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn try_lock(_file: &File) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_load_round_trip_and_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let state = StateFile::lock(&path).unwrap();
+        assert!(state.load().unwrap().is_none());
+        let mut c = Checkpoint::new();
+        c.cursor = Some("cur".into());
+        c.recent.insert("a".into(), 5);
+        state.save(&c).unwrap();
+        let back = state.load().unwrap().unwrap();
+        assert_eq!(back.cursor.as_deref(), Some("cur"));
+        assert!(back.recent.contains("a"));
+        assert!(StateFile::lock(&path).is_err(), "second lock must fail");
+        drop(state);
+        assert!(StateFile::lock(&path).is_ok());
+    }
+
+    #[test]
+    fn recent_ids_prune_by_time_then_count() {
+        let mut r = RecentIds::default();
+        for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+            r.insert((*id).into(), i as Nanos);
+        }
+        assert_eq!(r.prune(1, 10), 0);
+        assert!(!r.contains("a") && r.contains("b"));
+        assert_eq!(r.prune(0, 2), 1);
+        assert!(!r.contains("b") && r.contains("c") && r.contains("d"));
+    }
+}

@@ -1,0 +1,509 @@
+//! `claude-audit pull`: reads the Compliance API Activity Feed continuously,
+//! without gaps and without duplicates, across crashes, rate limits and
+//! outages.
+//!
+//! The walk (SPEC §5, §11):
+//! 1. **Forward**: `order=asc`, `after_id=<checkpoint cursor>` (or
+//!    `created_at.gte=<start_time>` on the first run), page after page until
+//!    `has_more` is false.
+//! 2. **Overlap**: the feed can index an activity after the cursor moved past
+//!    its `created_at`; every poll re-reads `[high_water - overlap,
+//!    high_water]` with `created_at.gte`/`.lte` and keeps only ids it has
+//!    not emitted (the recent-id set, persisted and bounded).
+//!
+//! Each page is written, flushed and fsynced, and only then is the
+//! checkpoint (cursor, recent ids, committed output lengths) replaced
+//! atomically. A crash at any point leaves a checkpoint that covers only
+//! durable output; on restart the output files are cut back to their
+//! committed length and the uncommitted pages are fetched again, so file
+//! output is exactly-once. On stdout, lines written after the last checkpoint
+//! can be written again after a crash (at-least-once; the event id
+//! de-duplicates downstream).
+
+pub mod checkpoint;
+pub mod client;
+pub mod config;
+pub mod health;
+pub mod pace;
+pub mod retry;
+pub mod sink;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use self::checkpoint::{Checkpoint, CommittedFile, StateFile};
+use self::client::{ActivityPage, FeedClient, PageQuery, activity_key, parse_page};
+use self::config::PullConfig;
+use self::health::SharedHealth;
+use self::pace::Pacer;
+use self::retry::{Backoff, StopReason, Verdict, classify};
+use self::sink::PageSink;
+
+/// Why `pull` stopped on an answer of the API: carries the exit code.
+#[derive(Debug)]
+pub struct ApiStop {
+    /// What the API said.
+    pub reason: StopReason,
+    /// Where the key came from ("environment variable X"), for messages.
+    pub key_source: String,
+    /// `request-id` of the failed request.
+    pub request_id: Option<String>,
+}
+
+impl ApiStop {
+    /// Exit code: 3 when the key or its scope was refused, 4 when the API
+    /// refused the request itself.
+    pub fn exit_code(&self) -> u8 {
+        match self.reason {
+            StopReason::Unauthenticated(_) | StopReason::Forbidden(_) => 3,
+            StopReason::Rejected { .. } | StopReason::ServerRefused { .. } => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = &self.key_source;
+        match &self.reason {
+            StopReason::Unauthenticated(m) => write!(
+                f,
+                "the Compliance API refused the API key read from {key} (401 {}: {}). Use a \
+                 Compliance Access Key (sk-ant-api01-...) or an Admin API key created after the \
+                 Compliance API was enabled; check that it was not deleted",
+                m.kind, m.message
+            )?,
+            StopReason::Forbidden(m) => write!(
+                f,
+                "the API key read from {key} lacks the scope read:compliance_activities (403 {}: \
+                 {}). Scopes are fixed when a key is created: create a key with \
+                 read:compliance_activities",
+                m.kind, m.message
+            )?,
+            StopReason::Rejected { status, message } => write!(
+                f,
+                "the Compliance API rejected the request ({status} {}: {}); check the [pull] \
+                 options",
+                message.kind, message.message
+            )?,
+            StopReason::ServerRefused { status, message } => write!(
+                f,
+                "the Compliance API failed with {status} and x-should-retry: false, a failure \
+                 that retrying cannot fix ({}: {})",
+                message.kind, message.message
+            )?,
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request-id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiStop {}
+
+/// Which walk a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Forward,
+    Overlap,
+}
+
+/// The files whose committed length the checkpoint records.
+#[derive(Debug, Default)]
+pub struct TrackedFiles {
+    /// `--output`, when not stdout.
+    pub output: Option<PathBuf>,
+    /// The dead-letter file (plugin path only).
+    pub dead_letter: Option<PathBuf>,
+    /// The vault, when one is open.
+    pub vault: Option<PathBuf>,
+}
+
+/// The feed to read: its options, a client, and where the key came from.
+pub struct Source {
+    /// `[pull]`.
+    pub config: PullConfig,
+    /// The HTTP client.
+    pub client: FeedClient,
+    /// Where the key came from ("environment variable X"), for messages.
+    pub key_source: String,
+}
+
+/// Where to resume: the locked state file and the checkpoint read from it
+/// (the tracked files already cut back to it).
+pub struct Resume {
+    /// The state file.
+    pub state: StateFile,
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+}
+
+/// The poller.
+pub struct Poller<'s> {
+    config: PullConfig,
+    client: FeedClient,
+    key_source: String,
+    pacer: Pacer,
+    backoff: Backoff,
+    state: StateFile,
+    checkpoint: Checkpoint,
+    sink: PageSink<'s>,
+    files: TrackedFiles,
+    health: SharedHealth,
+    last_health_line: Instant,
+}
+
+impl<'s> Poller<'s> {
+    /// A poller reading `source` from `resume` into `sink`.
+    pub fn new(
+        source: Source,
+        resume: Resume,
+        sink: PageSink<'s>,
+        files: TrackedFiles,
+        health: SharedHealth,
+    ) -> Self {
+        let Source {
+            config,
+            client,
+            key_source,
+        } = source;
+        Self {
+            pacer: Pacer::new(config.requests_per_minute, config.rate_limit_reserve),
+            backoff: Backoff {
+                initial: Duration::from_millis(config.initial_backoff_ms),
+                max: Duration::from_secs(config.max_backoff_secs),
+            },
+            config,
+            client,
+            key_source,
+            state: resume.state,
+            checkpoint: resume.checkpoint,
+            sink,
+            files,
+            health,
+            last_health_line: Instant::now(),
+        }
+    }
+
+    /// Poll until the feed is exhausted (`once`), or forever.
+    pub fn run(mut self, once: bool) -> Result<()> {
+        loop {
+            match self.poll() {
+                Ok(()) => {}
+                Err(e) if once || e.is::<ApiStop>() => {
+                    self.health_line();
+                    return Err(e);
+                }
+                // Retries exhausted (an outage): the cursor did not move;
+                // try again at the next poll rather than die.
+                Err(e) => eprintln!("claude-audit: pull: {e:#}; trying again at the next poll"),
+            }
+            if once {
+                self.health_line();
+                return self.sink.finish();
+            }
+            self.idle(self.config.poll_interval());
+        }
+    }
+
+    /// One poll: the forward walk to the end, then the overlap re-read.
+    fn poll(&mut self) -> Result<()> {
+        self.walk_forward()?;
+        self.walk_overlap()
+    }
+
+    fn walk_forward(&mut self) -> Result<()> {
+        self.health.lock().caught_up = false;
+        loop {
+            let query = PageQuery {
+                after_id: self.checkpoint.cursor.clone(),
+                created_at_gte: self.config.start_time.clone(),
+                created_at_lte: None,
+            };
+            let page = self.fetch(&query)?;
+            let (has_more, last_id) = (page.has_more, page.last_id.clone());
+            self.take_page(page, Walk::Forward)?;
+            if !has_more {
+                self.health.lock().caught_up = true;
+                return Ok(());
+            }
+            if last_id.is_none() {
+                bail!("the API said has_more: true but gave no last_id to continue from");
+            }
+        }
+    }
+
+    fn walk_overlap(&mut self) -> Result<()> {
+        let Some(high_water) = self.checkpoint.high_water else {
+            return Ok(());
+        };
+        let overlap = i128::from(self.config.overlap_secs) * 1_000_000_000;
+        let mut from = high_water - overlap;
+        if let Some(start) = &self.config.start_time {
+            from = from.max(time::parse_rfc3339(start)?);
+        }
+        let mut query = PageQuery {
+            after_id: None,
+            created_at_gte: Some(time::format_rfc3339(from)),
+            // Up to where the forward walk has been: activities past it are
+            // the forward walk's, not late arrivals.
+            created_at_lte: Some(time::format_rfc3339(high_water)),
+        };
+        loop {
+            let page = self.fetch(&query)?;
+            let (has_more, last_id) = (page.has_more, page.last_id.clone());
+            self.take_page(page, Walk::Overlap)?;
+            match (has_more, last_id) {
+                (true, Some(last)) => query.after_id = Some(last),
+                (true, None) => {
+                    bail!("the API said has_more: true but gave no last_id to continue from")
+                }
+                (false, _) => return Ok(()),
+            }
+        }
+    }
+
+    /// Send `query` until it succeeds, retrying per SPEC §7–8.
+    fn fetch(&mut self, query: &PageQuery) -> Result<ActivityPage> {
+        let mut attempt = 0;
+        loop {
+            self.pacer.wait();
+            self.health.lock().requests += 1;
+            let result = self.client.fetch(query);
+            let verdict = match &result {
+                Ok(response) => {
+                    self.pacer.observe(&response.rate_limit);
+                    let mut h = self.health.lock();
+                    h.rate_limit_limit = response.rate_limit.limit.or(h.rate_limit_limit);
+                    h.rate_limit_remaining =
+                        response.rate_limit.remaining.or(h.rate_limit_remaining);
+                    drop(h);
+                    classify(response, attempt + 1, &self.backoff, || {
+                        self.client.api_message(&response.body)
+                    })
+                }
+                Err(e) => Verdict::Retry {
+                    wait: self.backoff.delay(attempt + 1),
+                    reason: format!("request failed: {e}"),
+                    rate_limited: false,
+                },
+            };
+            let (wait, reason, rate_limited) = match (verdict, result) {
+                (Verdict::Success, Ok(response)) => match parse_page(&response.body) {
+                    Ok(page) => {
+                        self.health.lock().last_request_id = response.request_id;
+                        return Ok(page);
+                    }
+                    // A cut or garbled body: the same request again.
+                    Err(e) => (self.backoff.delay(attempt + 1), format!("{e:#}"), false),
+                },
+                (Verdict::Fatal(reason), Ok(response)) => {
+                    return Err(ApiStop {
+                        reason,
+                        key_source: self.key_source.clone(),
+                        request_id: response.request_id,
+                    }
+                    .into());
+                }
+                (
+                    Verdict::Retry {
+                        wait,
+                        reason,
+                        rate_limited,
+                    },
+                    _,
+                ) => (wait, reason, rate_limited),
+                (_, Err(_)) => unreachable!("transport errors are always retried"),
+            };
+            attempt += 1;
+            if attempt > self.config.max_retries {
+                bail!(
+                    "giving up on a page after {} retries (last: {reason}); the checkpoint did \
+                     not move, so nothing is lost",
+                    self.config.max_retries
+                );
+            }
+            {
+                let mut h = self.health.lock();
+                h.retries += 1;
+                h.rate_limited += u64::from(rate_limited);
+            }
+            eprintln!(
+                "claude-audit: pull: {reason}; retry {attempt}/{} in {:.1}s",
+                self.config.max_retries,
+                wait.as_secs_f64()
+            );
+            self.pacer.defer(wait);
+        }
+    }
+
+    /// Write a page's new activities, make them durable, then move the
+    /// checkpoint past them.
+    fn take_page(&mut self, page: ActivityPage, walk: Walk) -> Result<()> {
+        let mut ndjson = Vec::new();
+        let mut lines = 0u64;
+        let mut duplicates = 0u64;
+        let mut created = Vec::new();
+        for raw in &page.data {
+            let key = activity_key(raw);
+            let id = key.as_ref().and_then(|k| k.id.clone());
+            let created_at = key
+                .as_ref()
+                .and_then(|k| k.created_at.as_deref())
+                .and_then(|t| time::parse_rfc3339(t).ok());
+            if let Some(id) = &id {
+                if self.checkpoint.recent.contains(id) {
+                    duplicates += 1;
+                    continue;
+                }
+                if let Some(t) = created_at {
+                    // Remembered now (also catches a repeat within the
+                    // page); saved only with the checkpoint below.
+                    self.checkpoint.recent.insert(id.clone(), t);
+                }
+            }
+            if let Some(t) = created_at {
+                created.push(t);
+            }
+            append_line(&mut ndjson, raw.get());
+            lines += 1;
+        }
+        let source = self.page_source(walk);
+        let counts = if lines > 0 {
+            self.sink.write(&source, &ndjson, lines)?
+        } else {
+            sink::PageCounts::default()
+        };
+        self.sink.commit()?;
+        self.advance(&page, walk, &created)?;
+        let now = time::now();
+        let mut h = self.health.lock();
+        h.pages += 1;
+        h.activities += page.data.len() as u64;
+        h.duplicates_dropped += duplicates;
+        h.emitted += counts.emitted;
+        h.dead_lettered += counts.dead_lettered;
+        h.filtered += counts.filtered;
+        if walk == Walk::Overlap {
+            h.late_arrivals += lines;
+        }
+        h.record_ingest(&created, now);
+        h.set_high_water(self.checkpoint.high_water, now);
+        drop(h);
+        if self.last_health_line.elapsed() >= self.health_interval() {
+            self.health_line();
+        }
+        Ok(())
+    }
+
+    /// Move the checkpoint past a committed page and save it.
+    fn advance(&mut self, page: &ActivityPage, walk: Walk, created: &[time::Nanos]) -> Result<()> {
+        let c = &mut self.checkpoint;
+        if walk == Walk::Forward
+            && let Some(last) = &page.last_id
+        {
+            c.cursor = Some(last.clone());
+        }
+        if let Some(newest) = created.iter().max() {
+            c.high_water = Some(c.high_water.map_or(*newest, |h| h.max(*newest)));
+        }
+        if let Some(high_water) = c.high_water {
+            let horizon = high_water - i128::from(self.config.overlap_secs) * 1_000_000_000;
+            let evicted = c.recent.prune(horizon, self.config.max_recent_ids);
+            if evicted > 0 {
+                self.health.lock().dedupe_evictions += evicted as u64;
+                eprintln!(
+                    "claude-audit: pull: warning: more than {} ids inside the overlap window; \
+                     forgot the {evicted} oldest (raise pull.max_recent_ids or lower \
+                     pull.overlap_secs)",
+                    self.config.max_recent_ids
+                );
+            }
+        }
+        c.output = committed(self.files.output.as_deref(), "output file")?;
+        c.dead_letter = committed(self.files.dead_letter.as_deref(), "dead-letter file")?;
+        c.vault = committed(self.files.vault.as_deref(), "vault")?;
+        self.state.save(&self.checkpoint)
+    }
+
+    /// How a page is named in dead letters.
+    fn page_source(&self, walk: Walk) -> String {
+        match (walk, &self.checkpoint.cursor) {
+            (Walk::Forward, Some(cursor)) => format!("compliance-api page after_id={cursor}"),
+            (Walk::Forward, None) => "compliance-api first page".to_owned(),
+            (Walk::Overlap, _) => "compliance-api overlap re-poll".to_owned(),
+        }
+    }
+
+    fn health_interval(&self) -> Duration {
+        Duration::from_secs(self.config.health_interval_secs)
+    }
+
+    /// Print the health line now.
+    fn health_line(&mut self) {
+        let line = {
+            let mut h = self.health.lock();
+            h.set_high_water(self.checkpoint.high_water, time::now());
+            h.json_line()
+        };
+        eprintln!("{line}");
+        self.last_health_line = Instant::now();
+    }
+
+    /// Wait `period`, printing health lines when due.
+    fn idle(&mut self, period: Duration) {
+        let until = Instant::now() + period;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let to_health = self
+                .health_interval()
+                .saturating_sub(self.last_health_line.elapsed());
+            if to_health.is_zero() {
+                self.health_line();
+                continue;
+            }
+            std::thread::sleep(left.min(to_health));
+            if left <= to_health {
+                return;
+            }
+        }
+    }
+}
+
+/// Append one activity as an NDJSON line. JSON strings cannot hold raw
+/// line breaks, so any in the text are insignificant white space from a
+/// pretty-printed body; they are dropped to keep one activity per line.
+fn append_line(out: &mut Vec<u8>, json: &str) {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_some() {
+        out.extend(json.bytes().filter(|b| *b != b'\n' && *b != b'\r'));
+    } else {
+        out.extend_from_slice(json.as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// The path and length of a tracked file after a commit.
+fn committed(path: Option<&Path>, what: &str) -> Result<Option<CommittedFile>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    Ok(Some(CommittedFile {
+        path: std::path::absolute(path)
+            .with_context(|| format!("resolving {what} {}", path.display()))?,
+        bytes: crate::output::file_len(path, what)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_printed_activities_become_one_line() {
+        let mut out = Vec::new();
+        append_line(&mut out, "{\n  \"id\": \"a\\nb\",\r\n  \"x\": 1\n}");
+        assert_eq!(out, b"{  \"id\": \"a\\nb\",  \"x\": 1}\n");
+    }
+}
