@@ -212,11 +212,14 @@ fn full_sync_emits_every_activity_once_across_many_pages() {
     let requests = p.fake.state().requests[before..].to_vec();
     assert!(requests.iter().any(|q| q.contains("after_id=cur_")));
     assert!(requests.iter().any(|q| q.contains("created_at.gte=")));
-    assert!(
-        last_health(&stderr(&out))["duplicates_dropped"]
-            .as_u64()
-            .unwrap()
-            > 0
+    let health = last_health(&stderr(&out));
+    assert!(health["duplicates_dropped"].as_u64().unwrap() > 0);
+    // Every activity received is accounted for.
+    let n = |k: &str| health[k].as_u64().unwrap();
+    assert_eq!(
+        n("activities"),
+        n("emitted") + n("dead_lettered") + n("filtered") + n("duplicates_dropped"),
+        "{health}"
     );
 }
 

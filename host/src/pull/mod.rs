@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde_json::value::RawValue;
+use sha2::Digest as _;
 
 use self::checkpoint::{Checkpoint, CommittedFile, StateFile};
 use self::client::{ActivityPage, FeedClient, PageQuery, activity_key, parse_page};
@@ -347,24 +349,20 @@ impl<'s> Poller<'s> {
         let mut lines = 0u64;
         let mut duplicates = 0u64;
         let mut created = Vec::new();
+        // Activities without a readable created_at are remembered as if
+        // created at the high-water mark: for one overlap window.
+        let fallback_time = self.checkpoint.high_water.unwrap_or_else(time::now);
         for raw in &page.data {
-            let key = activity_key(raw);
-            let id = key.as_ref().and_then(|k| k.id.clone());
-            let created_at = key
-                .as_ref()
-                .and_then(|k| k.created_at.as_deref())
-                .and_then(|t| time::parse_rfc3339(t).ok());
-            if let Some(id) = &id {
-                if self.checkpoint.recent.contains(id) {
-                    duplicates += 1;
-                    continue;
-                }
-                if let Some(t) = created_at {
-                    // Remembered now (also catches a repeat within the
-                    // page); saved only with the checkpoint below.
-                    self.checkpoint.recent.insert(id.clone(), t);
-                }
+            let (id, created_at) = dedupe_key(raw);
+            if self.checkpoint.recent.contains(&id) {
+                duplicates += 1;
+                continue;
             }
+            // Remembered now (also catches a repeat within the page);
+            // saved only with the checkpoint below.
+            self.checkpoint
+                .recent
+                .insert(id, created_at.unwrap_or(fallback_time));
             if let Some(t) = created_at {
                 created.push(t);
             }
@@ -472,6 +470,23 @@ impl<'s> Poller<'s> {
     }
 }
 
+/// The de-duplication key of an activity: its `id`, and its `created_at`
+/// when readable. A malformed activity without an id (the plugin
+/// dead-letters it) is keyed by the SHA-256 of its text, so that overlap
+/// re-reads do not dead-letter it again on every poll.
+fn dedupe_key(raw: &RawValue) -> (String, Option<time::Nanos>) {
+    let key = activity_key(raw);
+    let created_at = key
+        .as_ref()
+        .and_then(|k| k.created_at.as_deref())
+        .and_then(|t| time::parse_rfc3339(t).ok());
+    let id = key.and_then(|k| k.id).unwrap_or_else(|| {
+        let digest = sha2::Sha256::digest(raw.get().as_bytes());
+        format!("sha256:{}", hex::encode(digest))
+    });
+    (id, created_at)
+}
+
 /// Append one activity as an NDJSON line. JSON strings cannot hold raw
 /// line breaks, so any in the text are insignificant white space from a
 /// pretty-printed body; they are dropped to keep one activity per line.
@@ -499,6 +514,25 @@ fn committed(path: Option<&Path>, what: &str) -> Result<Option<CommittedFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activities_without_an_id_are_keyed_by_their_text() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let (id, t) = dedupe_key(&raw(
+            r#"{"id":"activity_1","created_at":"2026-05-18T00:00:00Z"}"#,
+        ));
+        assert_eq!(id, "activity_1");
+        assert_eq!(
+            t,
+            Some(time::parse_rfc3339("2026-05-18T00:00:00Z").unwrap())
+        );
+        let (a, t) = dedupe_key(&raw(r#"{"type":"x"}"#));
+        let (b, _) = dedupe_key(&raw(r#"{"type":"x"}"#));
+        let (c, _) = dedupe_key(&raw(r#"{"type":"y"}"#));
+        assert!(a.starts_with("sha256:") && a == b && a != c && t.is_none());
+        let (d, _) = dedupe_key(&raw("[1]"));
+        assert!(d.starts_with("sha256:"));
+    }
 
     #[test]
     fn pretty_printed_activities_become_one_line() {
