@@ -90,11 +90,11 @@ impl DeadLetterWriter {
     }
 
     /// Open `path` for appending (created with mode 0600 if missing),
-    /// after cutting it back to `committed` bytes: a longer file holds
-    /// dead letters of a run that died before its checkpoint, which the
-    /// next run produces again.
-    pub fn append(path: &Path, committed: u64) -> Result<Self> {
-        let file = crate::output::append_committed(path, Some(committed), "dead-letter file")?;
+    /// after cutting it back to `committed` bytes if given: a longer file
+    /// holds dead letters of a run that died before its checkpoint, which
+    /// the next run produces again.
+    pub fn append(path: &Path, committed: Option<u64>) -> Result<Self> {
+        let file = crate::output::append_committed(path, committed, "dead-letter file")?;
         Ok(Self {
             path: path.to_owned(),
             out: BufWriter::new(file),

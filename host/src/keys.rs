@@ -88,6 +88,20 @@ impl KeySource {
         Ok(Secret(token.to_vec()))
     }
 
+    /// Read an HTTP header value (`Splunk <token>`): surrounding white
+    /// space removed; empty values and control characters are refused.
+    pub fn load_header_value(&self, what: &str) -> Result<Secret> {
+        let raw = self.read(what)?;
+        let value = raw.trim_ascii();
+        ensure!(!value.is_empty(), "{what} ({}) is empty", self.describe());
+        ensure!(
+            value.iter().all(|b| *b == b' ' || b.is_ascii_graphic()),
+            "{what} ({}) holds control characters",
+            self.describe()
+        );
+        Ok(Secret(value.to_vec()))
+    }
+
     /// Where the key comes from, for messages: "file /path" or
     /// "environment variable VAR". Never the key.
     pub fn describe(&self) -> String {

@@ -22,6 +22,7 @@ mod plugin;
 mod pull;
 mod runner;
 mod sandbox;
+mod serve;
 mod vault;
 
 use std::process::ExitCode;

@@ -14,4 +14,5 @@ mod redaction;
 mod run;
 mod sandbox;
 mod schema;
+mod serve;
 mod util;

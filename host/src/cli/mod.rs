@@ -5,6 +5,7 @@ mod bench;
 mod pull;
 mod reveal;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +44,10 @@ pub enum Command {
     /// and write canonical events, checkpointed so that nothing is lost or
     /// doubled across restarts.
     Pull(pull::PullCommand),
+    /// An HTTP hop: agents POST NDJSON to /ingest; events are transformed
+    /// and forwarded downstream, with bounded buffering, retries and 503
+    /// back-pressure.
+    Serve(serve::ServeCommand),
     /// Measure throughput (events/s, MiB/s) of the plugin logic natively and
     /// through the WebAssembly sandbox, on the bundled sample or a file.
     Bench(bench::BenchCommand),
@@ -67,6 +72,7 @@ impl Command {
         match self {
             Self::Run(cmd) => cmd.execute(),
             Self::Pull(cmd) => cmd.execute(),
+            Self::Serve(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
             Self::Reveal(cmd) => cmd.execute(),
         }

@@ -127,8 +127,10 @@ impl PullCommand {
                 let instance = sandbox.instantiate(setup)?;
                 let dead_letters = DeadLetterWriter::append(
                     &self.dead_letter,
-                    CommittedFile::for_path(checkpoint.dead_letter.as_ref(), &self.dead_letter)
-                        .unwrap_or(0),
+                    Some(
+                        CommittedFile::for_path(checkpoint.dead_letter.as_ref(), &self.dead_letter)
+                            .unwrap_or(0),
+                    ),
                 )?;
                 files.dead_letter = Some(self.dead_letter.clone());
                 let vault = self.open_vault(&checkpoint, vault_key.as_ref())?;

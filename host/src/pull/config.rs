@@ -211,21 +211,27 @@ fn check_base_url(url: &str) -> Result<()> {
     let Some(rest) = url.strip_prefix("http://") else {
         bail!("pull.base_url must start with https:// (got {url:?})");
     };
-    let host_port = rest.split('/').next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = is_loopback_authority(rest);
     ensure!(
         loopback,
         "pull.base_url {url:?} is plain http: the API key would cross the network in clear; \
          use https:// (http:// is only for loopback test servers)"
     );
     Ok(())
+}
+
+/// Whether the authority at the start of `rest` (what follows `http://`)
+/// is a loopback host: `localhost`, `127.x.x.x` or `[::1]`, any port.
+pub fn is_loopback_authority(rest: &str) -> bool {
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
