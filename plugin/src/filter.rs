@@ -443,10 +443,11 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
         .map_err(|e| at(format!("encoding [plugin] as JSON: {e}")))?;
     let transform =
         Transform::new(&settings, keys, config.keys.active.as_deref()).map_err(|e| {
+            let message = without_values(&e.to_string());
             at(if e.path == "keys" {
-                e.to_string()
+                message
             } else {
-                format!("plugin.{e}")
+                format!("plugin.{message}")
             })
         })?;
     let key_id = transform.key_id().map(str::to_owned);
@@ -462,15 +463,35 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
 /// `toml`'s `Display` adds: a misplaced secret in the file must not reach a
 /// log.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+    let message = without_values(e.message());
+    match e.span().and_then(|span| text.get(..span.start)) {
+        Some(before) => {
             let line = before.matches('\n').count() + 1;
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {}", e.message())
+            format!("line {line}, column {column}: {message}")
         }
-        None => e.message().to_owned(),
+        None => message,
     }
+}
+
+/// A serde message without the offending value: `invalid type: string
+/// "…", expected a sequence` becomes `invalid type, expected a sequence`.
+/// A key pasted into the wrong place of the file would otherwise be
+/// repeated on stderr and in every dead letter.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(start) = message.find(prefix)
+            && let Some(expected) = message[start..].find(", expected ")
+        {
+            return format!(
+                "{}{}{}",
+                &message[..start],
+                prefix.trim_end_matches(": "),
+                &message[start + expected..]
+            );
+        }
+    }
+    message.to_owned()
 }
 
 /// Load one HMAC key from its file.

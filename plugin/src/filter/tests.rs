@@ -173,6 +173,20 @@ fn missing_or_invalid_configuration_fails_closed() {
                 .to_owned()]),
             "unknown field `hmac_secret`",
         ),
+        (
+            Filter::load(&[configured("[keys]\nhmac = \"SECRETVALUE\"\n")
+                .path()
+                .to_owned()]),
+            "invalid type, expected a sequence",
+        ),
+        (
+            Filter::load(&[configured(&format!(
+                "[plugin]\nretention = {{ class = [\"SECRETVALUE\"] }}\n{KEYS}"
+            ))
+            .path()
+            .to_owned()]),
+            "plugin.retention.class: invalid type, expected a string",
+        ),
     ];
     for (filter, expected) in cases {
         let status = filter.status_message();
