@@ -6,6 +6,11 @@
 //! built in the same cargo call, which shares its dependencies, so that the
 //! end-to-end tests can load it with `--plugin`.
 //!
+//! The Fluent Bit core module (the same plugin crate for `wasm32-wasip1`) is
+//! built by a second cargo call, without wasm SIMD: Fluent Bit runs it in
+//! WAMR's interpreter, whose SIMD support depends on how WAMR was built. It is
+//! not embedded; the end-to-end tests load it from `CLAUDE_AUDIT_FLUENTBIT_WASM`.
+//!
 //! The nested cargo uses its own target directory: sharing the outer one
 //! would deadlock on cargo's build lock.
 
@@ -14,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// Target of the Fluent Bit core module.
+const FLUENTBIT_TARGET: &str = "wasm32-wasip1";
 /// Cargo profile of the wasm build (see the workspace Cargo.toml).
 const WASM_PROFILE: &str = "wasm-release";
 const PLUGIN_PACKAGE: &str = "claude-audit-plugin";
@@ -36,7 +43,23 @@ fn main() {
         );
     }
     let target_dir = workspace.join("target").join("wasm-plugins");
-    build_plugins(workspace, &target_dir);
+    // wasm SIMD (on by default in wasmtime) lets memchr and friends use
+    // 128-bit vectors inside the sandbox.
+    build(
+        workspace,
+        &target_dir,
+        WASM_TARGET,
+        &[PLUGIN_PACKAGE, POISON_PACKAGE],
+        "-Ctarget-feature=+simd128",
+    );
+    // No extra flags: the module must load in any WAMR build.
+    build(
+        workspace,
+        &target_dir,
+        FLUENTBIT_TARGET,
+        &[PLUGIN_PACKAGE],
+        "",
+    );
     let out = target_dir.join(WASM_TARGET).join(WASM_PROFILE);
     emit_path(
         "CLAUDE_AUDIT_PLUGIN_WASM",
@@ -46,21 +69,32 @@ fn main() {
         "CLAUDE_AUDIT_POISON_WASM",
         &out.join("claude_audit_poison_plugin.wasm"),
     );
+    emit_path(
+        "CLAUDE_AUDIT_FLUENTBIT_WASM",
+        &target_dir
+            .join(FLUENTBIT_TARGET)
+            .join(WASM_PROFILE)
+            .join("claude_audit_plugin.wasm"),
+    );
 }
 
-fn build_plugins(workspace: &Path, target_dir: &Path) {
+/// One nested `cargo build` of `packages` for `target` with exactly
+/// `rustflags` (encoded: flags separated by 0x1f; empty for none).
+fn build(workspace: &Path, target_dir: &Path, target: &str, packages: &[&str], rustflags: &str) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--profile", WASM_PROFILE, "--target", WASM_TARGET])
-        .args(["-p", PLUGIN_PACKAGE, "-p", POISON_PACKAGE])
+        .args(["build", "--profile", WASM_PROFILE, "--target", target])
         .arg("--target-dir")
         .arg(target_dir);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
     // The outer build's flags and wrappers (clippy, coverage, a host
     // --target) are for host code; they must not leak into the wasm build.
-    // wasm SIMD (on by default in wasmtime) lets memchr and friends use
-    // 128-bit vectors inside the sandbox.
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+simd128");
+    // CARGO_ENCODED_RUSTFLAGS, even empty, takes precedence over every
+    // other source of flags.
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags);
     for var in [
         "RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
@@ -77,8 +111,8 @@ fn build_plugins(workspace: &Path, target_dir: &Path) {
         .expect("running cargo to build the wasm plugin");
     if !status.success() {
         panic!(
-            "building the wasm plugin failed ({status}). Is the target installed? \
-             Run: rustup target add {WASM_TARGET} wasm32-wasip1"
+            "building the wasm plugin for {target} failed ({status}). Is the target \
+             installed? Run: rustup target add {WASM_TARGET} {FLUENTBIT_TARGET}"
         );
     }
 }

@@ -141,16 +141,11 @@ fn read_key_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Hex text becomes bytes; anything else is taken as raw bytes.
+/// Hex text becomes bytes; anything else is taken as raw bytes. The rule is
+/// the plugin's, shared with the Fluent Bit filter, so that one key file
+/// gives the same pseudonyms in both.
 fn decode(raw: Vec<u8>) -> Vec<u8> {
-    let trimmed = raw.trim_ascii();
-    let is_hex = trimmed.len() >= 2 * MIN_HMAC_KEY_BYTES
-        && trimmed.len().is_multiple_of(2)
-        && trimmed.iter().all(u8::is_ascii_hexdigit);
-    if is_hex && let Ok(bytes) = hex::decode(trimmed) {
-        return bytes;
-    }
-    trimmed.to_vec()
+    claude_audit_plugin::filter::decode_key(&raw)
 }
 
 /// Load an HMAC key and check its length.

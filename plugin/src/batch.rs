@@ -78,6 +78,11 @@ impl Transform {
         Ok(Self { settings, redactor })
     }
 
+    /// Id of the key that pseudonymizes; `None` when redaction is off.
+    pub fn key_id(&self) -> Option<&str> {
+        self.redactor.as_ref().map(|r| r.key_id())
+    }
+
     /// Process one NDJSON batch.
     pub fn process_batch(&self, input: &[u8]) -> BatchOutput {
         // Events are roughly twice the size of the activities they come from.
@@ -87,30 +92,49 @@ impl Transform {
         };
         for (index, line) in lines(input).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            out.counters.records += 1;
-            let redactor = self.redactor.as_ref();
-            match normalize_line(
-                line,
-                &self.settings,
-                redactor,
-                &mut out.records,
-                &mut out.vault,
-            ) {
-                Ok(Disposition::Emitted(unmapped)) => {
-                    let c = &mut out.counters;
-                    c.emitted += 1;
-                    c.unmapped_event_types += u32::from(unmapped.event_type);
-                    c.unmapped_actor_types += u32::from(unmapped.actor_type);
-                    c.unmapped_fields += u32::from(unmapped.fields);
-                }
-                Ok(Disposition::Filtered) => out.counters.filtered += 1,
-                Err(error) => {
-                    out.counters.dead_lettered += 1;
-                    out.dead_letters.push(DeadLetter { index, error });
-                }
-            }
+            self.process_into(index, line, &mut out);
         }
         out
+    }
+
+    /// Process one record, unframed: all of `record` is the record (a `\n`
+    /// inside it is part of it, and an empty record is a `blank_line` dead
+    /// letter), so that exactly one record is accounted for. For per-record
+    /// callers such as the Fluent Bit filter; NDJSON goes through
+    /// [`Self::process_batch`].
+    pub fn process_record(&self, record: &[u8]) -> BatchOutput {
+        let mut out = BatchOutput {
+            records: Vec::with_capacity(record.len() * 2 + 1024),
+            ..BatchOutput::default()
+        };
+        self.process_into(0, record, &mut out);
+        out
+    }
+
+    /// Normalize one record into `out` and count it.
+    fn process_into(&self, index: u32, line: &[u8], out: &mut BatchOutput) {
+        out.counters.records += 1;
+        let redactor = self.redactor.as_ref();
+        match normalize_line(
+            line,
+            &self.settings,
+            redactor,
+            &mut out.records,
+            &mut out.vault,
+        ) {
+            Ok(Disposition::Emitted(unmapped)) => {
+                let c = &mut out.counters;
+                c.emitted += 1;
+                c.unmapped_event_types += u32::from(unmapped.event_type);
+                c.unmapped_actor_types += u32::from(unmapped.actor_type);
+                c.unmapped_fields += u32::from(unmapped.fields);
+            }
+            Ok(Disposition::Filtered) => out.counters.filtered += 1,
+            Err(error) => {
+                out.counters.dead_lettered += 1;
+                out.dead_letters.push(DeadLetter { index, error });
+            }
+        }
     }
 }
 
@@ -192,5 +216,21 @@ mod tests {
         assert_eq!(out.dead_letters[1].index, 2);
         assert_eq!(out.dead_letters[1].error.kind, RecordErrorKind::BlankLine);
         assert_eq!(out.records.iter().filter(|b| **b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn a_single_record_is_one_record_whatever_its_bytes() {
+        let t = Transform::new(r#"{"redaction":{"enabled":false}}"#, Vec::new(), None).unwrap();
+        for (record, kind) in [
+            (&b""[..], RecordErrorKind::BlankLine),
+            (b"{\"a\":\n1}\n{}", RecordErrorKind::InvalidJson),
+        ] {
+            let out = t.process_record(record);
+            assert_eq!((out.counters.records, out.counters.dead_lettered), (1, 1));
+            assert_eq!(out.dead_letters[0].error.kind, kind);
+        }
+        let pretty = "{\n \"id\":\"activity_1\",\"created_at\":\"2026-05-18T12:58:03Z\",\n\"actor\":{\"type\":\"anthropic_actor\"},\"type\":\"session_revoked\"}";
+        let out = t.process_record(pretty.as_bytes());
+        assert_eq!(out.counters.emitted, 1, "{:?}", out.dead_letters);
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! This crate is pure Rust with no WebAssembly types in its public API, so the
 //! same logic runs natively (unit tests, the host's native benchmark) and
-//! inside the sandbox. The WebAssembly ABI lives in `abi`, compiled only for
+//! inside the sandbox. The WebAssembly ABIs live in `abi`, compiled only for
 //! wasm targets: the component (`wasm32-wasip2`, WIT world
-//! `claude-audit:transform/transform` in `wit/transform.wit`).
+//! `claude-audit:transform/transform` in `wit/transform.wit`) and the Fluent
+//! Bit `wasm` filter's core module (`wasm32-wasip1`, logic in [`filter`]).
 //!
 //! Entry point: [`Transform`]. The data that changes with the feed
 //! (activity types, actor variants, field roles) lives in `plugin/data/`.
@@ -13,6 +14,7 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod redact;
 
 mod actor;
@@ -23,7 +25,7 @@ mod normalize;
 mod tables;
 mod timestamp;
 
-#[cfg(all(target_family = "wasm", target_env = "p2"))]
+#[cfg(all(target_family = "wasm", any(target_env = "p1", target_env = "p2")))]
 mod abi;
 
 /// The allocator inside the sandbox. Normalization allocates a few small

@@ -6,6 +6,7 @@
 //! Shared helpers live in `util.rs`; each file covers one concern.
 
 mod fake_api;
+mod fluentbit_abi;
 mod golden;
 mod malformed;
 mod memory;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::util::*;
 
 /// A valid record with a recognizable marker value.
-fn valid(n: u32) -> String {
+pub fn valid(n: u32) -> String {
     format!(
         r#"{{"id":"activity_valid_{n}","created_at":"2026-05-18T12:58:03.838453Z","organization_id":null,"organization_uuid":null,"actor":{{"type":"user_actor","email_address":"valid{n}@example.com","user_id":"user_{n}","ip_address":"192.0.2.1","user_agent":"ua"}},"type":"user_logged_out"}}"#
     )
@@ -15,7 +15,7 @@ fn valid(n: u32) -> String {
 
 /// `(raw line, expected kind, expected field)`. Values carry the marker
 /// `LEAKCANARY` so the test can prove they never reach stderr or reasons.
-fn cases() -> Vec<(Vec<u8>, &'static str, &'static str)> {
+pub fn cases() -> Vec<(Vec<u8>, &'static str, &'static str)> {
     let actor = r#""actor":{"type":"user_actor","email_address":"LEAKCANARY@example.com"}"#;
     vec![
         (b"{not json LEAKCANARY".to_vec(), "invalid_json", ""),

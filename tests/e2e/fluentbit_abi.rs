@@ -1,0 +1,484 @@
+//! The Fluent Bit core module (`CLAUDE_AUDIT_FLUENTBIT_WASM`, built by
+//! host/build.rs for wasm32-wasip1) driven exactly as Fluent Bit 5.1's `wasm`
+//! filter drives it in `event_format: json` (shared/agents/fluent-bit-wasm.md,
+//! `src/wasm/flb_wasm.c`): WASI preview 1 with the filter's
+//! `accessible_paths` as the only preopen (guest name = host path, as WAMR
+//! does), `_initialize` run once, then per record the tag and the JSON text,
+//! each plus a NUL, copied in through the module's exported `malloc`, the
+//! six-i32 call, the result read up to its NUL (bounds-checked, as WAMR's
+//! `wasm_runtime_validate_app_str_addr` does) and both copies released with
+//! `free`.
+//!
+//! Every answer is compared with what `claude-audit run` makes of the same
+//! record with the same key and policy: events byte for byte, dead letters by
+//! kind, field and reason. No Fluent Bit is needed.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::util::*;
+
+/// The core module built by host/build.rs.
+const FLUENTBIT_WASM: &str = env!("CLAUDE_AUDIT_FLUENTBIT_WASM");
+const DEAD_LETTER_KEY: &str = "claude_audit_dead_letter";
+const WASM_PAGE: u64 = 64 << 10;
+/// A Fluent Bit tag, as `tail` would set it.
+const TAG: &str = "claude.activity";
+
+/// The engine and the compiled module, shared by the tests of this binary
+/// (compiling the module takes a moment).
+fn module() -> &'static (Engine, Module) {
+    static MODULE: OnceLock<(Engine, Module)> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let engine = Engine::default();
+        let module = Module::from_file(&engine, FLUENTBIT_WASM).expect("compile the module");
+        (engine, module)
+    })
+}
+
+/// One filter instance, as Fluent Bit keeps one per `wasm` filter.
+struct FluentBit {
+    store: Store<WasiP1Ctx>,
+    memory: Memory,
+    filter: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
+    malloc: TypedFunc<u32, u32>,
+    free: TypedFunc<u32, ()>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl FluentBit {
+    /// Instantiate with `accessible_paths` = `dirs` and run `_initialize`.
+    fn new(dirs: &[&Path]) -> Self {
+        let (engine, module) = module();
+        let stdout = MemoryOutputPipe::new(1 << 20);
+        let stderr = MemoryOutputPipe::new(1 << 20);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        for dir in dirs {
+            wasi.preopened_dir(dir, dir.to_str().unwrap(), FsPerms::ReadOnly)
+                .unwrap();
+        }
+        let mut store = Store::new(engine, wasi.build_p1());
+        let mut linker = wasmtime::Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx).unwrap();
+        let instance: Instance = linker.instantiate(&mut store, module).unwrap();
+        // Fluent Bit (WAMR) runs `_initialize` when the module exports it;
+        // this module must export it (a reactor, no WAMR warning on stdout).
+        instance
+            .get_typed_func::<(), ()>(&mut store, "_initialize")
+            .expect("_initialize is exported")
+            .call(&mut store, ())
+            .unwrap();
+        Self {
+            memory: instance.get_memory(&mut store, "memory").unwrap(),
+            filter: instance
+                .get_typed_func(&mut store, "claude_audit_filter")
+                .expect("the six-i32 filter function"),
+            malloc: instance
+                .get_typed_func(&mut store, "malloc")
+                .expect("malloc(i32) -> i32"),
+            free: instance
+                .get_typed_func(&mut store, "free")
+                .expect("free(i32)"),
+            store,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `wasm_runtime_module_dup_data`: malloc, copy, 0 on failure.
+    fn dup(&mut self, bytes: &[u8]) -> u32 {
+        let len = u32::try_from(bytes.len()).unwrap();
+        let ptr = self.malloc.call(&mut self.store, len).unwrap();
+        if ptr != 0 {
+            self.memory
+                .write(&mut self.store, ptr as usize, bytes)
+                .unwrap();
+        }
+        ptr
+    }
+
+    /// One record through the filter, as `flb_wasm_call_function_format_json`.
+    fn call(&mut self, record: &[u8]) -> Value {
+        serde_json::from_slice(&self.call_bytes(record)).unwrap()
+    }
+
+    /// [`Self::call`], returning the answer's exact bytes.
+    fn call_bytes(&mut self, record: &[u8]) -> Vec<u8> {
+        let tag_ptr = self.dup(&[TAG.as_bytes(), b"\0"].concat());
+        let record_ptr = self.dup(&[record, b"\0"].concat());
+        let answer = self.call_raw(tag_ptr, record_ptr, record.len() as u32);
+        for ptr in [tag_ptr, record_ptr] {
+            self.free.call(&mut self.store, ptr).unwrap();
+        }
+        answer
+    }
+
+    /// The call itself with given pointers; the answer as Fluent Bit reads
+    /// it (`strdup`): a NUL-terminated string inside memory, which must be a
+    /// JSON object.
+    fn call_raw(&mut self, tag_ptr: u32, record_ptr: u32, record_len: u32) -> Vec<u8> {
+        let args = (
+            tag_ptr,
+            TAG.len() as u32,
+            1_779_108_483,
+            838_453_000,
+            record_ptr,
+            record_len,
+        );
+        let result = self.filter.call(&mut self.store, args).unwrap() as usize;
+        let data = self.memory.data(&self.store);
+        assert!(
+            result != 0 && result < data.len(),
+            "result pointer {result}"
+        );
+        let len = data[result..]
+            .iter()
+            .position(|b| *b == 0)
+            .expect("NUL-terminated inside linear memory");
+        let bytes = data[result..result + len].to_vec();
+        let value: Value = serde_json::from_slice(&bytes).expect("a JSON result");
+        assert!(
+            value.is_object(),
+            "Fluent Bit keeps only JSON objects: {value}"
+        );
+        bytes
+    }
+
+    fn memory_pages(&self) -> u64 {
+        self.memory.data_size(&self.store) as u64 / WASM_PAGE
+    }
+
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+}
+
+/// A directory holding `claude-audit.toml` (`config`, plus the test key as
+/// `k1`) and the key file: the filter's only accessible path.
+fn configured(sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+    let dir = sb.path("fluent-bit");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("test-hmac.key"), dir.join("hmac-k1.key")).unwrap();
+    std::fs::write(
+        dir.join("claude-audit.toml"),
+        format!("{extra}\n[keys]\nhmac = [{{ id = \"k1\", file = \"hmac-k1.key\" }}]\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The events of `claude-audit run` on `input` (same key as [`configured`],
+/// `config` as its `--config`), one per input line, and its dead letters.
+fn run_reference(sb: &Sandbox, input: &[u8], config: &str) -> (Vec<Vec<u8>>, Vec<Value>) {
+    let path = sb.write("input.ndjson", input);
+    let config = sb.write("run.toml", config);
+    let out = run(sb.run_cmd().arg("--config").arg(&config).arg(&path));
+    assert!(
+        matches!(out.status.code(), Some(0 | EXIT_DEAD_LETTERS)),
+        "{}",
+        stderr(&out)
+    );
+    let events = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    (events, sb.dead_letters())
+}
+
+#[test]
+fn every_fixture_record_gives_the_event_run_gives() {
+    let sb = Sandbox::new();
+    let input = std::fs::read(fixture("activities.ndjson")).unwrap();
+    let (events, dead) = run_reference(&sb, &input, "");
+    assert!(dead.is_empty());
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let records: Vec<&[u8]> = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(records.len(), 312);
+    assert_eq!(events.len(), 312);
+    for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+        assert_eq!(
+            fb.call_bytes(record),
+            *event,
+            "record {i} differs from `claude-audit run`"
+        );
+    }
+    let err = fb.stderr_text();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Fluent Bit filter ready"), "{err}");
+    assert!(err.contains("key `k1`"), "{err}");
+    assert!(
+        fb.stdout.contents().is_empty(),
+        "nothing on Fluent Bit's stdout"
+    );
+}
+
+#[test]
+fn malformed_records_are_marked_like_runs_dead_letters() {
+    let sb = Sandbox::new();
+    // As in malformed.rs: 2 KiB, so that the padded case is over-long.
+    let config = "[input]\nmax_record_bytes = 2048\n";
+    let cases = crate::malformed::cases();
+    let mut input = Vec::new();
+    for (i, (raw, _, _)) in cases.iter().enumerate() {
+        input.extend_from_slice(crate::malformed::valid(i as u32).as_bytes());
+        input.push(b'\n');
+        input.extend_from_slice(raw);
+        input.push(b'\n');
+    }
+    let (events, dead) = run_reference(&sb, &input, config);
+    assert_eq!((events.len(), dead.len()), (cases.len(), cases.len()));
+    let mut fb = FluentBit::new(&[&configured(&sb, config)]);
+    for (i, (raw, kind, field)) in cases.iter().enumerate() {
+        let valid = crate::malformed::valid(i as u32);
+        assert_eq!(fb.call_bytes(valid.as_bytes()), events[i]);
+
+        let answer = fb.call(raw);
+        let text = answer.to_string();
+        assert!(
+            !text.contains("LEAKCANARY"),
+            "raw value in the marker: {text}"
+        );
+        let object = answer.as_object().unwrap();
+        assert_eq!(object.len(), 1, "the marker only: {text}");
+        let marker = &answer[DEAD_LETTER_KEY];
+        let reference = &dead[i];
+        assert_eq!(marker["kind"], *kind, "{text}");
+        assert_eq!(marker["field"], *field, "{text}");
+        assert_eq!(marker["kind"], reference["kind"], "{text} vs {reference}");
+        assert_eq!(marker["field"], reference["field"], "{text} vs {reference}");
+        assert_eq!(
+            marker["reason"], reference["reason"],
+            "{text} vs {reference}"
+        );
+        assert_eq!(
+            marker["length"], reference["length"],
+            "{text} vs {reference}"
+        );
+        assert!(marker.get("raw").is_none() && marker.get("raw_base64").is_none());
+    }
+    assert!(!fb.stderr_text().contains("LEAKCANARY"));
+}
+
+#[test]
+fn records_of_a_mebibyte_and_more_work() {
+    let sb = Sandbox::new();
+    let big = |pad: usize| {
+        crate::malformed::valid(7).replacen(
+            "\"type\":",
+            &format!("\"note\":\"{}\",\"type\":", "x".repeat(pad)),
+            1,
+        )
+    };
+    // Exactly at the default limit (1 MiB): compared with `run`.
+    let at_limit = big(0);
+    let at_limit = big((1 << 20) - at_limit.len());
+    assert_eq!(at_limit.len(), 1 << 20);
+    {
+        let sb = Sandbox::new();
+        let (events, _) = run_reference(&sb, at_limit.as_bytes(), "");
+        let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+        let before = fb.memory_pages();
+        assert_eq!(fb.call_bytes(at_limit.as_bytes()), events[0]);
+        assert!(fb.memory_pages() > before, "the module grew its own memory");
+    }
+    // 3 MiB under a raised limit: compared with the plugin logic run
+    // natively (what `run` runs in its sandbox), because a `run` child on
+    // such a record would peak above the process-wide child RSS bound that
+    // memory.rs checks.
+    let three = big(3 << 20);
+    let key = claude_audit_plugin::HmacKey::new(
+        "k1",
+        claude_audit_plugin::filter::decode_key(&std::fs::read(fixture("test-hmac.key")).unwrap()),
+    )
+    .unwrap();
+    let native = claude_audit_plugin::Transform::new("{}", vec![key], None).unwrap();
+    let expected = native.process_batch(three.as_bytes()).records;
+    let sb_three = Sandbox::new();
+    let mut fb = FluentBit::new(&[&configured(
+        &sb_three,
+        "[input]\nmax_record_bytes = 4194304\n",
+    )]);
+    assert_eq!(
+        fb.call_bytes(three.as_bytes()),
+        expected.strip_suffix(b"\n").unwrap()
+    );
+    // One byte over the default limit: `too_long`, as `run` says.
+    let over = big((1 << 20) + 1 - big(0).len());
+    let (_, dead) = run_reference(&sb, over.as_bytes(), "");
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let answer = fb.call(over.as_bytes());
+    assert_eq!(answer[DEAD_LETTER_KEY]["kind"], "too_long");
+    assert_eq!(answer[DEAD_LETTER_KEY]["reason"], dead[0]["reason"]);
+}
+
+#[test]
+fn ten_thousand_calls_do_not_grow_memory() {
+    let sb = Sandbox::new();
+    let input = std::fs::read(fixture("activities.ndjson")).unwrap();
+    let mut records: Vec<Vec<u8>> = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    records.push(b"{not json".to_vec());
+    records.push(br#"{"id":"activity_1","created_at":"2026-05-18T12:58:03Z"}"#.to_vec());
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let call = |fb: &mut FluentBit, i: usize| {
+        // Distinct ids, so that no answer is a cached repeat.
+        let record = &records[i % records.len()];
+        let record = String::from_utf8_lossy(record).replacen(
+            "\"id\":\"activity_",
+            &format!("\"id\":\"activity_{i:05}"),
+            1,
+        );
+        fb.call(record.as_bytes())
+    };
+    for i in 0..2_000 {
+        call(&mut fb, i);
+    }
+    let warm = fb.memory_pages();
+    for i in 2_000..10_000 {
+        call(&mut fb, i);
+    }
+    eprintln!("linear memory after warm-up and after 10k calls: {warm} pages");
+    assert_eq!(
+        fb.memory_pages(),
+        warm,
+        "linear memory grew after warm-up: a leak"
+    );
+}
+
+#[test]
+fn a_null_or_out_of_memory_record_pointer_is_a_dead_letter_not_a_crash() {
+    let sb = Sandbox::new();
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let tag_ptr = fb.dup(&[TAG.as_bytes(), b"\0"].concat());
+    let pages = fb.memory_pages() as u32;
+    for (ptr, len) in [
+        (0, 12_000),
+        (pages * WASM_PAGE as u32 - 10, 100),
+        (u32::MAX - 4, 100),
+    ] {
+        let answer: Value = serde_json::from_slice(&fb.call_raw(tag_ptr, ptr, len)).unwrap();
+        let marker = &answer[DEAD_LETTER_KEY];
+        assert_eq!(marker["kind"], "no_record_data", "{answer}");
+        assert_eq!(marker["length"], len, "{answer}");
+    }
+    // The instance is still good.
+    let record = crate::malformed::valid(1);
+    assert!(fb.call(record.as_bytes())["schema_version"].is_string());
+}
+
+#[test]
+fn without_a_valid_configuration_every_record_is_a_dead_letter() {
+    let sb = Sandbox::new();
+    let empty = sb.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let bad_toml = sb.path("bad-toml");
+    std::fs::create_dir(&bad_toml).unwrap();
+    std::fs::write(
+        bad_toml.join("claude-audit.toml"),
+        "[keys\nhmac = \"LEAKCANARY-secret\"\n",
+    )
+    .unwrap();
+    let short_key = sb.path("short-key");
+    std::fs::create_dir(&short_key).unwrap();
+    std::fs::write(short_key.join("k.key"), "LEAKCANARY").unwrap();
+    std::fs::write(
+        short_key.join("claude-audit.toml"),
+        "[keys]\nhmac = [{ id = \"k1\", file = \"k.key\" }]\n",
+    )
+    .unwrap();
+    let no_key = sb.path("no-key");
+    std::fs::create_dir(&no_key).unwrap();
+    std::fs::write(no_key.join("claude-audit.toml"), "[plugin]\n").unwrap();
+
+    let cases: [(&[&Path], &str); 5] = [
+        (&[], "no claude-audit.toml"),
+        (&[&empty], "no claude-audit.toml"),
+        (&[&bad_toml], "line 1"),
+        (&[&short_key], "at least 32 bytes"),
+        (&[&no_key], "redaction needs an HMAC key"),
+    ];
+    let records = std::fs::read(fixture("activities.ndjson")).unwrap();
+    for (dirs, expected) in cases {
+        let mut fb = FluentBit::new(dirs);
+        for record in records
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(20)
+        {
+            let answer = fb.call(record);
+            let text = answer.to_string();
+            assert_eq!(answer.as_object().unwrap().len(), 1, "{text}");
+            assert_eq!(answer[DEAD_LETTER_KEY]["kind"], "config_error", "{text}");
+            assert!(text.contains(expected), "{expected}: {text}");
+            assert!(!text.contains("LEAKCANARY"), "{text}");
+            // Nothing of the record but its activity id.
+            assert!(!text.contains("@example.com"), "{text}");
+            assert!(
+                answer[DEAD_LETTER_KEY]["activity_id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("activity_")
+            );
+        }
+        let err = fb.stderr_text();
+        assert_eq!(err.lines().count(), 1, "one message, once: {err}");
+        assert!(err.contains("configuration error"), "{err}");
+        assert!(err.contains(expected), "{expected}: {err}");
+        assert!(!err.contains("LEAKCANARY"), "{err}");
+        assert!(fb.stdout.contents().is_empty());
+    }
+}
+
+/// The README's Fluent Bit configuration example is real: the module loads
+/// it (key path pointed at the test key) and applies its policy.
+#[test]
+fn readme_fluent_bit_configuration_example_works() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let section = &readme[readme.find("## Fluent Bit").expect("section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let sb = Sandbox::new();
+    let dir = sb.path("etc");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("test-hmac.key"), dir.join("hmac-k1.key")).unwrap();
+    std::fs::write(dir.join("claude-audit.toml"), block).unwrap();
+    let mut fb = FluentBit::new(&[&dir]);
+    assert!(
+        fb.stderr_text().contains("filter ready"),
+        "{}",
+        fb.stderr_text()
+    );
+    let input = std::fs::read_to_string(fixture("activities.ndjson")).unwrap();
+    let accessed = input
+        .lines()
+        .find(|l| l.contains("\"type\":\"compliance_api_accessed\""))
+        .unwrap();
+    assert_eq!(
+        fb.call(accessed.as_bytes()),
+        serde_json::json!({"claude_audit_filtered": "type_filter"})
+    );
+    let other = input
+        .lines()
+        .find(|l| !l.contains("compliance_api_accessed"))
+        .unwrap();
+    assert_eq!(
+        fb.call(other.as_bytes())["redaction_metadata"]["key_id"],
+        "k1"
+    );
+}
