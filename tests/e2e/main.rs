@@ -8,6 +8,7 @@
 mod golden;
 mod malformed;
 mod memory;
+mod pipelines;
 mod redaction;
 mod run;
 mod sandbox;
