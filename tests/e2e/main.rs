@@ -10,6 +10,7 @@ mod fluentbit_abi;
 mod golden;
 mod malformed;
 mod memory;
+mod pipelines;
 mod pull;
 mod redaction;
 mod run;
