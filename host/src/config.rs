@@ -21,18 +21,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use serde::Deserialize;
+
+pub use claude_audit_plugin::config::InputConfig;
 
 use crate::keys::{HmacKeyConfig, KeySource};
 use crate::pull::config::PullConfig;
-
-/// Default longest accepted record: 1 MiB.
-pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
-
-/// Hard ceiling for `input.max_record_bytes` (64 MiB): above it a single
-/// record could break the memory bound of `run`.
-const MAX_MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -69,28 +64,6 @@ pub struct KeysConfig {
     pub vault: Option<KeySource>,
 }
 
-/// `[input]`: how NDJSON input is read.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InputConfig {
-    /// Longest accepted line, in bytes (default 1 MiB, at most 64 MiB).
-    /// Longer lines are dead-lettered as `too_long` with their first bytes.
-    #[serde(default = "default_max_record_bytes")]
-    pub max_record_bytes: usize,
-}
-
-impl Default for InputConfig {
-    fn default() -> Self {
-        Self {
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-        }
-    }
-}
-
-const fn default_max_record_bytes() -> usize {
-    DEFAULT_MAX_RECORD_BYTES
-}
-
 impl FileConfig {
     /// Read and validate a configuration file; `None` gives the defaults.
     pub fn load(path: Option<&Path>) -> Result<Self> {
@@ -111,12 +84,7 @@ impl FileConfig {
         if let Some(pull) = &self.pull {
             pull.validate()?;
         }
-        let max = self.input.max_record_bytes;
-        ensure!(
-            (1..=MAX_MAX_RECORD_BYTES).contains(&max),
-            "input.max_record_bytes must be between 1 and {MAX_MAX_RECORD_BYTES}, not {max}"
-        );
-        Ok(())
+        self.input.check().map_err(anyhow::Error::msg)
     }
 
     /// The `[plugin]` table as the JSON document `configure` takes, with
@@ -146,7 +114,10 @@ mod tests {
     #[test]
     fn defaults_and_plugin_passthrough() {
         let c: FileConfig = toml::from_str("[plugin]\nexclude_types = [\"a\"]\n").unwrap();
-        assert_eq!(c.input.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+        assert_eq!(
+            c.input.max_record_bytes,
+            claude_audit_plugin::config::DEFAULT_MAX_RECORD_BYTES
+        );
         assert_eq!(
             c.plugin_settings_json(false).unwrap(),
             r#"{"exclude_types":["a"]}"#

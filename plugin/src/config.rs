@@ -341,3 +341,47 @@ mod tests {
         assert!(Settings::default().allows_type("anything"));
     }
 }
+
+/// Default of `[input] max_record_bytes`: 1 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+/// Upper bound of `[input] max_record_bytes` (64 MiB): above it a single
+/// record could break the memory bound of the host and of the filter.
+pub const MAX_MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// `[input]` of a configuration file: how records are read. Shared by the
+/// host's `--config` and the Fluent Bit module's `claude-audit.toml`, so
+/// both accept the same table with the same default and bound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Longest accepted record, in bytes (default 1 MiB, at most 64 MiB).
+    /// Longer records are dead-lettered as `too_long`.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+const fn default_max_record_bytes() -> usize {
+    DEFAULT_MAX_RECORD_BYTES
+}
+
+impl InputConfig {
+    /// Check the bound; the message names the option.
+    pub fn check(&self) -> Result<(), String> {
+        let max = self.max_record_bytes;
+        if (1..=MAX_MAX_RECORD_BYTES).contains(&max) {
+            Ok(())
+        } else {
+            Err(format!(
+                "input.max_record_bytes must be between 1 and {MAX_MAX_RECORD_BYTES}, not {max}"
+            ))
+        }
+    }
+}

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Transform;
+use crate::config::InputConfig;
 use crate::error::RecordErrorKind;
 use crate::redact::pseudonym::{HmacKey, MIN_KEY_BYTES};
 
@@ -61,10 +62,6 @@ pub const KIND_NO_RECORD_DATA: &str = "no_record_data";
 /// escaping makes this impossible; the check stays as a guard.
 pub const KIND_INTERNAL_ERROR: &str = "internal_error";
 
-/// Default of `input.max_record_bytes`, as in `claude-audit run`: 1 MiB.
-const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
-/// Upper bound of `input.max_record_bytes`, as in `claude-audit run`.
-const MAX_MAX_RECORD_BYTES: usize = 64 << 20;
 /// Longest activity id copied into a dead-letter marker.
 const MAX_ACTIVITY_ID_BYTES: usize = 128;
 
@@ -314,28 +311,6 @@ struct FileConfig {
     keys: KeysConfig,
 }
 
-/// `[input]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InputConfig {
-    /// Longest accepted record in bytes (default 1 MiB, at most 64 MiB);
-    /// longer records are `too_long` dead letters.
-    #[serde(default = "default_max_record_bytes")]
-    max_record_bytes: usize,
-}
-
-impl Default for InputConfig {
-    fn default() -> Self {
-        Self {
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-        }
-    }
-}
-
-const fn default_max_record_bytes() -> usize {
-    DEFAULT_MAX_RECORD_BYTES
-}
-
 /// `[keys]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,12 +388,7 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
     let text = std::fs::read_to_string(path).map_err(|e| at(format!("cannot read it: {e}")))?;
     let config: FileConfig = toml::from_str(&text).map_err(|e| at(toml_error(&text, &e)))?;
 
-    let max = config.input.max_record_bytes;
-    if !(1..=MAX_MAX_RECORD_BYTES).contains(&max) {
-        return Err(at(format!(
-            "input.max_record_bytes must be between 1 and {MAX_MAX_RECORD_BYTES}, not {max}"
-        )));
-    }
+    config.input.check().map_err(at)?;
     // The forensic vault needs a private file for the pseudonym pairs; the
     // filter has none, and silently dropping the pairs would break `reveal`.
     let vault_setting = config
@@ -453,7 +423,7 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
     let key_id = transform.key_id().map(str::to_owned);
     Ok(Ready {
         transform,
-        max_record_bytes: max,
+        max_record_bytes: config.input.max_record_bytes,
         config_path: path.to_owned(),
         key_id,
     })
