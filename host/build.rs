@@ -11,12 +11,17 @@
 //! WAMR's interpreter, whose SIMD support depends on how WAMR was built. It is
 //! not embedded; the end-to-end tests load it from `CLAUDE_AUDIT_FLUENTBIT_WASM`.
 //!
+//! Missing wasm targets are added through rustup first (`build/targets.rs`).
+//!
 //! The nested cargo uses its own target directory: sharing the outer one
 //! would deadlock on cargo's build lock.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "build/targets.rs"]
+mod targets;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Target of the Fluent Bit core module.
@@ -42,6 +47,7 @@ fn main() {
             workspace.join(watched).display()
         );
     }
+    targets::ensure_installed(&[WASM_TARGET, FLUENTBIT_TARGET]);
     let target_dir = workspace.join("target").join("wasm-plugins");
     // wasm SIMD (on by default in wasmtime) lets memchr and friends use
     // 128-bit vectors inside the sandbox.
