@@ -8,6 +8,8 @@
 
 use std::net::Ipv6Addr;
 
+use super::phone;
+
 /// A validator named in `detectors.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validator {
@@ -34,6 +36,19 @@ pub enum Validator {
     E164,
     /// North American phone number: valid area code and exchange.
     Nanp,
+    /// International phone number (`+CC ...`), by numbering-plan metadata.
+    PhoneIntl,
+    /// National phone number (keyword-anchored), valid in a known region.
+    PhoneNational,
+    /// HTTP Basic credentials: base64 of `user:password`.
+    BasicAuth,
+    /// An opaque token, not a word: has a digit or a symbol, 12+ characters.
+    TokenLike,
+    /// A generic `*_token = ...` value: random enough (entropy) and not a
+    /// placeholder or a reference to a variable.
+    GenericSecret,
+    /// A password value: anything but a reference to a variable.
+    NotReference,
 }
 
 impl Validator {
@@ -51,13 +66,36 @@ impl Validator {
             "ipv6" => Self::Ipv6,
             "e164" => Self::E164,
             "nanp" => Self::Nanp,
+            "phone_intl" => Self::PhoneIntl,
+            "phone_national" => Self::PhoneNational,
+            "basic_auth" => Self::BasicAuth,
+            "token_like" => Self::TokenLike,
+            "generic_secret" => Self::GenericSecret,
+            "not_reference" => Self::NotReference,
             _ => return None,
         })
+    }
+
+    /// How much of `text` (found between `before` and `after`) is a valid
+    /// match: all of it, a prefix (phone numbers that ran into a following
+    /// number), or none.
+    pub fn accepted_len(self, text: &str, before: &str, after: &str) -> Option<usize> {
+        match self {
+            Self::PhoneIntl => phone::international(text),
+            Self::PhoneNational => phone::national(text),
+            _ => self.accepts(text, before, after).then_some(text.len()),
+        }
     }
 
     /// Whether `text` (found between `before` and `after`) passes.
     pub fn accepts(self, text: &str, before: &str, after: &str) -> bool {
         match self {
+            Self::PhoneIntl => phone::international(text) == Some(text.len()),
+            Self::PhoneNational => phone::national(text) == Some(text.len()),
+            Self::BasicAuth => basic_auth(text),
+            Self::TokenLike => token_like(text),
+            Self::GenericSecret => generic_secret(text),
+            Self::NotReference => !is_reference(text),
             Self::None => true,
             Self::Luhn => card(text),
             Self::Iban => iban(text),
@@ -323,6 +361,104 @@ fn nanp(text: &str) -> bool {
         d.remove(0);
     }
     d.len() == 10 && d[0] >= 2 && d[3] >= 2
+}
+
+/// Shannon entropy of `text` in bits per character.
+pub fn entropy(text: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut total = 0u32;
+    for b in text.bytes() {
+        counts[usize::from(b)] += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let total = f64::from(total);
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Entropy below which a generic assignment's value is taken for a
+/// placeholder (`changeme-token`, `xxxxxxxx`); random base62 of 16+
+/// characters scores above 3.5.
+const GENERIC_MIN_ENTROPY: f64 = 3.0;
+
+/// Words that mark a value as an example rather than a credential.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "example",
+    "placeholder",
+    "your_",
+    "your-",
+    "yourtoken",
+    "changeme",
+    "dummy",
+    "sample",
+    "redacted",
+    "xxxx",
+    "****",
+    "<",
+    "todo",
+    "fixme",
+    "insert",
+];
+
+/// Whether a secret-shaped `value` is a placeholder: an example word, one
+/// repeated character, or too little entropy (`min_entropy` bits/char).
+pub fn is_placeholder(value: &str, min_entropy: f64) -> bool {
+    let lower = value.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+        || matches!(
+            lower.as_str(),
+            "password" | "passwd" | "secret" | "pass" | "token"
+        )
+    {
+        return true;
+    }
+    let mut distinct: Vec<u8> = value.bytes().filter(u8::is_ascii_alphanumeric).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct.len() <= 3 || entropy(value) < min_entropy
+}
+
+/// A reference to a secret kept elsewhere, not a secret: `${VAR}`, `$VAR`,
+/// `%VAR%`, `{{ var }}`, `env(...)`, `process.env.X`, `null`/`none`.
+fn is_reference(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    value.starts_with('$')
+        || value.starts_with('%') && value.ends_with('%')
+        || value.starts_with("{{")
+        || ["process.env", "os.environ", "env(", "getenv", "secrets."]
+            .iter()
+            .any(|p| lower.starts_with(p))
+        || matches!(
+            lower.as_str(),
+            "null" | "none" | "nil" | "true" | "false" | "undefined"
+        )
+}
+
+fn generic_secret(value: &str) -> bool {
+    !is_reference(value) && !is_placeholder(value, GENERIC_MIN_ENTROPY)
+}
+
+fn token_like(value: &str) -> bool {
+    value.len() >= 12
+        && value
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'-'))
+}
+
+fn basic_auth(value: &str) -> bool {
+    let decoded = data_encoding::BASE64
+        .decode(value.as_bytes())
+        .or_else(|_| data_encoding::BASE64_NOPAD.decode(value.as_bytes()));
+    decoded.is_ok_and(|d| d.contains(&b':') && std::str::from_utf8(&d).is_ok())
 }
 
 #[cfg(test)]
