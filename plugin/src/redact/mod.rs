@@ -14,6 +14,7 @@
 
 pub mod detectors;
 pub mod encoded;
+pub mod eval;
 pub mod phone;
 pub mod pseudonym;
 pub mod validate;

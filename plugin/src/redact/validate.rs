@@ -82,6 +82,7 @@ impl Validator {
     pub fn accepted_len(self, text: &str, before: &str, after: &str) -> Option<usize> {
         match self {
             Self::PhoneIntl => phone::international(text),
+            Self::PhoneNational if is_date(text) => None,
             Self::PhoneNational => phone::national(text),
             _ => self.accepts(text, before, after).then_some(text.len()),
         }
@@ -91,22 +92,22 @@ impl Validator {
     pub fn accepts(self, text: &str, before: &str, after: &str) -> bool {
         match self {
             Self::PhoneIntl => phone::international(text) == Some(text.len()),
-            Self::PhoneNational => phone::national(text) == Some(text.len()),
+            Self::PhoneNational => phone::national(text) == Some(text.len()) && !is_date(text),
             Self::BasicAuth => basic_auth(text),
             Self::TokenLike => token_like(text),
             Self::GenericSecret => generic_secret(text),
             Self::NotReference => !is_reference(text),
             Self::None => true,
-            Self::Luhn => card(text),
+            Self::Luhn => card(text) && !inside_identifier(before, after) && !iban_prefix(before),
             Self::Iban => iban(text),
-            Self::UsSsn => ssn(text, before),
-            Self::UsItin => itin(text),
-            Self::UkNhs => nhs(text),
-            Self::UsNpi => npi(text),
+            Self::UsSsn => ssn(text, before) && !inside_identifier(before, after),
+            Self::UsItin => itin(text) && !inside_identifier(before, after),
+            Self::UkNhs => nhs(text) && !inside_identifier(before, after),
+            Self::UsNpi => npi(text) && !inside_identifier(before, after),
             Self::Ipv4 => ipv4(text, before, after),
             Self::Ipv6 => ipv6(text),
             Self::E164 => (8..=15).contains(&digits(text).len()),
-            Self::Nanp => nanp(text),
+            Self::Nanp => nanp(text, before) && !inside_identifier(before, after),
         }
     }
 }
@@ -154,10 +155,24 @@ pub fn luhn(digits: &[u8]) -> bool {
 fn card(text: &str) -> bool {
     let d = digits(text);
     (12..=19).contains(&d.len())
+        && issuer_range(&d)
         && one_separator_kind(text).is_some()
         // All-same-digit runs (0000 0000 0000 0000) pass Luhn but are filler.
         && d.iter().any(|&x| x != d[0])
         && luhn(&d)
+}
+
+/// Whether the leading digits fall in an issued card range (ISO/IEC 7812
+/// major industry identifiers 2-6: Mastercard 2221-2720, Amex/Diners/JCB 3,
+/// Visa 4, Mastercard/Maestro 5, Discover/UnionPay/Maestro 6). Rejects
+/// millisecond timestamps (`17...`) and order numbers that pass Luhn by chance.
+fn issuer_range(d: &[u8]) -> bool {
+    let prefix4 = d[..4].iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x));
+    match d[0] {
+        2 => (2221..=2720).contains(&prefix4),
+        3..=6 => true,
+        _ => false,
+    }
 }
 
 /// IBAN lengths per country (ISO 13616 registry).
@@ -283,7 +298,7 @@ fn ssn(text: &str, before: &str) -> bool {
     if d.len() != 9 || (separator.is_some() && text.len() != 11) {
         return false;
     }
-    if separator.is_none() && !mentions_ssn(before) {
+    if matches!(separator, None | Some(b'.')) && !mentions_ssn(before) {
         return false;
     }
     let area = u32::from(d[0]) * 100 + u32::from(d[1]) * 10 + u32::from(d[2]);
@@ -332,7 +347,61 @@ fn npi(text: &str) -> bool {
     luhn(&prefixed)
 }
 
+/// Whether a digit run sits inside a longer identifier: a letter right
+/// before or after it (hashes, ULIDs, `sha256:...`), or a hex group joined
+/// by a dash (UUIDs: `...-a456-426614174000`).
+fn inside_identifier(before: &str, after: &str) -> bool {
+    let prev = before.as_bytes().last().copied();
+    let next = after.as_bytes().first().copied();
+    if prev.is_some_and(|b| b.is_ascii_alphabetic())
+        || next.is_some_and(|b| b.is_ascii_alphabetic())
+    {
+        return true;
+    }
+    let hex_group_before = before.strip_suffix('-').is_some_and(|b| {
+        b.len() >= 4
+            && b.as_bytes()[b.len() - 4..]
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+    });
+    let hex_group_after = after
+        .strip_prefix('-')
+        .is_some_and(|a| a.len() >= 4 && a.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit));
+    hex_group_before || hex_group_after
+}
+
+/// Whether a digit run follows an IBAN's country code and check digits
+/// (`DE89 3704 ...`): an IBAN whose checksum failed is not a card.
+fn iban_prefix(before: &str) -> bool {
+    let tail = before.trim_end().as_bytes();
+    let n = tail.len();
+    n >= 4
+        && tail[n - 4..n - 2].iter().all(u8::is_ascii_uppercase)
+        && tail[n - 2..].iter().all(u8::is_ascii_digit)
+        && (n == 4 || !tail[n - 5].is_ascii_alphanumeric())
+}
+
+/// Dates (`2024-05-18`, `18.05.2024`, `05/18/2024`) are not phone numbers.
+fn is_date(text: &str) -> bool {
+    let groups: Vec<&str> = text.split(['-', '.', '/']).collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(lens.as_slice(), [4, 2, 2] | [2, 2, 4] | [1 | 2, 1 | 2, 4])
+}
+
+/// Words after which a dotted quad is a version, not an address.
+const VERSION_WORDS: &[&str] = &["version", "ver", "build", "release", "firmware", "v"];
+
 fn ipv4(text: &str, before: &str, after: &str) -> bool {
+    let trimmed = before.trim_end_matches([' ', ':', '=']);
+    let word = trimmed
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if trimmed.len() < before.len() && VERSION_WORDS.contains(&word.as_str()) {
+        return false;
+    }
     // `Chrome/148.0.0.0`, `v1.2.3.4`, `1.2.3.4.5`: versions, not addresses.
     // `http://192.0.2.1/` stays an address.
     let prev = before.as_bytes().last().copied();
@@ -355,7 +424,23 @@ fn ipv6(text: &str) -> bool {
         && address.parse::<Ipv6Addr>().is_ok()
 }
 
-fn nanp(text: &str) -> bool {
+/// Words that name another kind of number: a NANP-shaped number after them
+/// is not a phone number (`NHS number 202 359 5178`).
+const NOT_PHONE_WORDS: &[&str] = &[
+    "nhs",
+    "ssn",
+    "social security",
+    "npi",
+    "mrn",
+    "order",
+    "invoice",
+];
+
+fn nanp(text: &str, before: &str) -> bool {
+    let lower = before.to_ascii_lowercase();
+    if NOT_PHONE_WORDS.iter().any(|w| lower.contains(w)) {
+        return false;
+    }
     let mut d = digits(text);
     if d.len() == 11 && d[0] == 1 {
         d.remove(0);
@@ -546,6 +631,17 @@ mod tests {
         yes(Validator::Ipv6, "fe80::1%eth0");
         no(Validator::Ipv6, "12:30:45");
         no(Validator::Ipv6, "::");
+    }
+
+    #[test]
+    fn look_alikes_inside_identifiers_versions_and_ibans() {
+        // A UUID's last group, a hash, an IBAN with a bad checksum.
+        assert!(!Validator::Luhn.accepts("426614174000", "123e4567-e89b-12d3-a456-", ""));
+        assert!(!Validator::Luhn.accepts("4111111111111111", "sha:ab", "cd"));
+        assert!(!Validator::Luhn.accepts("3704 0044 0532 0130 00", "DE88 ", ""));
+        assert!(!Validator::Ipv4.accepts("1.2.3.4", "version ", ""));
+        assert!(Validator::Ipv4.accepts("10.0.0.1", "dev ", ""));
+        assert!(!Validator::PhoneNational.accepts("2024-05-18", "phone ", ""));
     }
 
     #[test]
