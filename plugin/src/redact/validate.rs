@@ -513,10 +513,12 @@ pub fn is_placeholder(value: &str, min_entropy: f64) -> bool {
 }
 
 /// A reference to a secret kept elsewhere, not a secret: `${VAR}`, `$VAR`,
-/// `%VAR%`, `{{ var }}`, `env(...)`, `process.env.X`, `null`/`none`.
+/// `%VAR%`, `{{ var }}`, `env(...)`, `process.env.X`, `null`/`none`; or our
+/// own placeholder (so that redacting twice changes nothing).
 fn is_reference(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     value.starts_with('$')
+        || value.starts_with("[REDACTED:")
         || value.starts_with('%') && value.ends_with('%')
         || value.starts_with("{{")
         || ["process.env", "os.environ", "env(", "getenv", "secrets."]
