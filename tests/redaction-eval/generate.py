@@ -64,7 +64,7 @@ def valid_number(region):
 
 
 INTL_TEMPLATES = ["call me on {} tomorrow", "Chat title: follow up with {}", "old value {}",
-                  "Kontakt: {}", "tel:{}", "whatsapp {} please", "{}", "ring {} after 5pm"]
+                  "Kontakt: {}", "tel:{}", "whatsapp {} please", "{}", "mobile {} after 5pm"]
 for region in PHONE_REGIONS:
     for i in range(14):
         n = valid_number(region)
