@@ -180,6 +180,11 @@ pub struct RedactionSettings {
     /// host when a vault is configured).
     #[serde(default)]
     pub vault: bool,
+    /// Keep placeholder-shaped secrets (`xoxb-1234`, `AKIA...EXAMPLE`),
+    /// reported as `secret.possible`. Default false: a missed secret costs
+    /// more than a redacted example.
+    #[serde(default)]
+    pub keep_possible_secrets: bool,
 }
 
 impl Default for RedactionSettings {
@@ -192,6 +197,7 @@ impl Default for RedactionSettings {
             fail_closed: false,
             allow_fields: Vec::new(),
             vault: false,
+            keep_possible_secrets: false,
         }
     }
 }
