@@ -7,6 +7,7 @@
 use crate::config::Settings;
 use crate::error::{ConfigError, ConfigErrorKind, RecordError};
 use crate::normalize::{Disposition, normalize_line};
+use crate::profile;
 use crate::redact::pseudonym::HmacKey;
 use crate::redact::{Redactor, VaultEntry};
 
@@ -115,13 +116,21 @@ impl Transform {
     fn process_into(&self, index: u32, line: &[u8], out: &mut BatchOutput) {
         out.counters.records += 1;
         let redactor = self.redactor.as_ref();
-        match normalize_line(
+        let start = out.records.len();
+        let result = normalize_line(
             line,
             &self.settings,
             redactor,
             &mut out.records,
             &mut out.vault,
-        ) {
+        )
+        .and_then(|d| {
+            if matches!(d, Disposition::Emitted(_)) {
+                profile::apply(self.settings.profile, &mut out.records, start)?;
+            }
+            Ok(d)
+        });
+        match result {
             Ok(Disposition::Emitted(unmapped)) => {
                 let c = &mut out.counters;
                 c.emitted += 1;

@@ -37,6 +37,10 @@ pub struct Settings {
     /// What to redact and how.
     #[serde(default)]
     pub redaction: RedactionSettings,
+    /// The schema events are written in: `canonical` (default), `ocsf`,
+    /// `ecs`. Applied last, to the finished canonical event.
+    #[serde(default)]
+    pub profile: crate::profile::Profile,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod profile;
 pub mod redact;
 
 mod actor;

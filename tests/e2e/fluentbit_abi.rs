@@ -482,3 +482,34 @@ fn readme_fluent_bit_configuration_example_works() {
         "k1"
     );
 }
+
+#[test]
+fn every_profile_gives_the_bytes_run_gives() {
+    let input = std::fs::read(fixture("activities.ndjson")).unwrap();
+    let records: Vec<&[u8]> = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    for profile in ["ocsf", "ecs"] {
+        let sb = Sandbox::new();
+        let config = format!("[plugin]\nprofile = \"{profile}\"\n");
+        let (events, dead) = run_reference(&sb, &input, &config);
+        assert!(dead.is_empty());
+        assert_eq!(events.len(), 312);
+        let mut fb = FluentBit::new(&[&configured(&sb, &config)]);
+        for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+            assert_eq!(
+                fb.call_bytes(record),
+                *event,
+                "{profile}: record {i} differs from `claude-audit run`"
+            );
+        }
+        let first: Value = serde_json::from_slice(&events[0]).unwrap();
+        let version = if profile == "ocsf" {
+            &first["metadata"]["version"]
+        } else {
+            &first["ecs"]["version"]
+        };
+        assert!(version.is_string(), "{profile}: {first}");
+    }
+}

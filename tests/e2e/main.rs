@@ -11,6 +11,7 @@ mod golden;
 mod malformed;
 mod memory;
 mod pipelines;
+mod profiles;
 mod pull;
 mod redaction;
 mod run;

@@ -557,3 +557,30 @@ fn readme_pull_example_works() {
         "{requests:?}"
     );
 }
+
+#[test]
+fn profile_flag_writes_ocsf_and_is_refused_with_raw() {
+    let p = Pull::new();
+    let out = p
+        .cmd("")
+        .args(["--profile", "ocsf", "--once", "--output"])
+        .arg(p.output_path())
+        .output()
+        .unwrap();
+    assert_no_key(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = p.events();
+    assert_eq!(events.len(), 312);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["metadata"]["version"] == "1.8.0" && e["class_uid"].is_u64())
+    );
+    let out = p
+        .cmd("")
+        .args(["--profile", "ecs", "--once", "--raw"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--raw"), "{}", stderr(&out));
+}

@@ -346,3 +346,23 @@ fn credentials_never_go_over_plain_http_to_another_host() {
     assert!(err.contains("plain http"), "{err}");
     assert!(!err.contains("0000-secret"), "{err}");
 }
+
+#[test]
+fn profile_flag_forwards_the_events_run_gives_in_that_profile() {
+    let receiver = Receiver::start(0);
+    let serve = Serve::start(&receiver.url, &["--profile", "ecs"]);
+    let body = std::fs::read(fixture("activities.ndjson")).unwrap();
+    let (status, answer) = serve.post(&body);
+    assert_eq!(status, 200, "{answer}");
+    let sb = Sandbox::new();
+    let out = sb
+        .run_cmd()
+        .args(["--profile", "ecs"])
+        .arg(fixture("activities.ndjson"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = receiver.lines.lock().unwrap().join("\n") + "\n";
+    assert_eq!(got, String::from_utf8(out.stdout).unwrap());
+    assert!(got.starts_with("{\"@timestamp\""), "{}", &got[..80]);
+}

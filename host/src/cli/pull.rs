@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::DeadLetterWriter;
@@ -78,6 +79,10 @@ pub struct PullCommand {
     #[command(flatten)]
     pub keys: KeyArgs,
 
+    /// Output schema.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -93,6 +98,9 @@ impl PullCommand {
                 self.config.display()
             );
         };
+        if self.raw && self.profile.profile.is_some() {
+            bail!("--profile cannot be used with --raw: raw activities are written as received");
+        }
         if self.keys.ephemeral_key && !self.raw {
             bail!(
                 "--ephemeral-key cannot be used with pull: pseudonyms must stay the same across \
@@ -183,7 +191,9 @@ impl PullCommand {
         let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
-            settings_json: config.plugin_settings_json(vault_key.is_some())?,
+            settings_json: self
+                .profile
+                .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
         };

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
@@ -88,6 +89,10 @@ pub struct RunCommand {
     #[command(flatten)]
     pub keys: KeyArgs,
 
+    /// Output schema.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -110,7 +115,9 @@ impl RunCommand {
         let vault_key = self.vault_key(&config)?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
-            settings_json: config.plugin_settings_json(vault_key.is_some())?,
+            settings_json: self
+                .profile
+                .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
+use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::DeadLetterWriter;
@@ -81,6 +82,10 @@ pub struct ServeCommand {
     #[command(flatten)]
     pub keys: KeyArgs,
 
+    /// Output schema.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -100,7 +105,7 @@ impl ServeCommand {
         check_forward_url(&self.forward, authorization.is_some())?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
-            settings_json: config.plugin_settings_json(false)?,
+            settings_json: self.profile.apply(config.plugin_settings_json(false)?)?,
             hmac_keys,
             active_key_id,
         };
