@@ -37,6 +37,9 @@ pub struct Settings {
     /// What to redact and how.
     #[serde(default)]
     pub redaction: RedactionSettings,
+    /// The detection rule pack (README, "Detections").
+    #[serde(default)]
+    pub detections: crate::detect::settings::DetectSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,
