@@ -41,6 +41,9 @@ pub struct Settings {
     /// `ecs`. Applied last, to the finished canonical event.
     #[serde(default)]
     pub profile: crate::profile::Profile,
+    /// The detection rule pack (README, "Detections").
+    #[serde(default)]
+    pub detections: crate::detect::settings::DetectSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod filter;
 pub mod profile;
@@ -39,10 +40,11 @@ mod abi;
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
+pub use detect::Detector;
 pub use error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
 pub use normalize::SCHEMA_VERSION;
 pub use redact::VaultEntry;
 pub use redact::pseudonym::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this crate implements.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
