@@ -599,7 +599,9 @@ fn sigterm_finishes_the_page_in_flight_and_exits_0() {
     p.fake.state().delay = Duration::from_millis(100);
     p.fake.state().budget = 1_000_000;
     let (mut child, err_path) = p.daemon(&["--once"]);
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_until("a few pages", Duration::from_secs(60), || {
+        p.fake.request_count() >= 5
+    });
     signal(&child, libc::SIGTERM);
     let code = wait_exit(&mut child, Duration::from_secs(10));
     let err = std::fs::read_to_string(&err_path).unwrap();
@@ -643,7 +645,13 @@ fn a_request_in_flight_past_the_drain_time_is_abandoned() {
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    wait_until("the first request", Duration::from_secs(30), || {
+    wait_until("the first request", Duration::from_secs(60), || {
+        let exited = child.try_wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "{}",
+            std::fs::read_to_string(&err_path).unwrap()
+        );
         p.fake.request_count() > 0
     });
     std::thread::sleep(Duration::from_millis(200));

@@ -94,6 +94,10 @@ pub struct PullCommand {
 impl PullCommand {
     /// Run the command.
     pub fn execute(self) -> Result<Outcome> {
+        // First: a signal during start-up (compiling the plugin takes a
+        // moment) then stops the poller before its first request.
+        let shutdown = Shutdown::new(std::time::Duration::from_secs(self.drain_secs));
+        shutdown.on_signals("pull")?;
         let config = FileConfig::load(Some(&self.config))?;
         let Some(pull) = config.pull.clone() else {
             bail!(
@@ -168,8 +172,6 @@ impl PullCommand {
             key_source,
         };
         let resume = Resume { state, checkpoint };
-        let shutdown = Shutdown::new(std::time::Duration::from_secs(self.drain_secs));
-        shutdown.on_signals("pull")?;
         let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
         poller.run(self.once)?;
         Ok(if health.lock().dead_lettered > 0 {
