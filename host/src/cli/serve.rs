@@ -138,6 +138,22 @@ impl ServeCommand {
         ready_rx
             .recv()
             .map_err(|_| anyhow!("the worker thread died while starting"))??;
+        self.serve_until_drained(&shared, jobs_tx, worker)?;
+        eprintln!(
+            "claude-audit: serve: drained and stopped: {}",
+            shared.stats.json(&shared.budget)
+        );
+        Ok(Outcome::Clean)
+    }
+
+    /// Listen, start the readers and signal handling, and wait for the
+    /// worker to finish (a drained shutdown, or a failure).
+    fn serve_until_drained(
+        &self,
+        shared: &Arc<Shared>,
+        jobs: mpsc::SyncSender<Job>,
+        worker: JoinHandle<Result<()>>,
+    ) -> Result<()> {
         let server = crate::serve::listen(self.listen)?;
         let bound = server
             .server_addr()
@@ -150,11 +166,11 @@ impl ServeCommand {
         );
         let readers = Readers {
             server,
-            jobs: jobs_tx,
+            jobs,
             limits: ServeLimits {
                 max_body_bytes: (self.max_body_kib as usize) << 10,
             },
-            shared: Arc::clone(&shared),
+            shared: Arc::clone(shared),
         };
         let reader_threads = readers.spawn()?;
         let result = match worker.join() {
@@ -169,12 +185,7 @@ impl ServeCommand {
             std::thread::sleep(Duration::from_millis(10));
         }
         drop(reader_threads);
-        result?;
-        eprintln!(
-            "claude-audit: serve: drained and stopped: {}",
-            shared.stats.json(&shared.budget)
-        );
-        Ok(Outcome::Clean)
+        result
     }
 
     /// Start the worker thread: it loads the plugin (reporting on `ready`
