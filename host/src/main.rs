@@ -23,6 +23,7 @@ mod pull;
 mod runner;
 mod sandbox;
 mod serve;
+mod shutdown;
 mod vault;
 
 use std::process::ExitCode;

@@ -178,6 +178,17 @@ impl<'s> Runner<'s> {
         self.sinks.output.flush().context("flushing the output")
     }
 
+    /// Drop the dead letters not yet committed (held mode, see
+    /// [`DeadLetterWriter::hold`]); they stay counted in the summary.
+    pub fn discard_dead_letters(&mut self) {
+        self.sinks.dead_letters.discard();
+    }
+
+    /// Bytes of dead letters held in memory until the next commit.
+    pub fn held_dead_letter_bytes(&self) -> usize {
+        self.sinks.dead_letters.held_bytes()
+    }
+
     /// The counts so far.
     pub fn summary(&self) -> Summary {
         self.summary

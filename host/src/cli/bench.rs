@@ -47,6 +47,32 @@ pub struct BenchCommand {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub settings: String,
 
+    /// Instead of throughput, measure `serve`'s resident memory under a
+    /// burst at its buffer limit (README "Bounds"): starts the hop, a local
+    /// downstream and --clients agents on loopback.
+    #[arg(long)]
+    pub serve_memory: bool,
+
+    /// `--serve-memory`: the hop's --buffer-kib.
+    #[arg(long, value_name = "KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub buffer_kib: u32,
+
+    /// `--serve-memory`: the hop's --max-body-kib (and each body's size).
+    #[arg(long, value_name = "KIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_body_kib: u32,
+
+    /// `--serve-memory`: concurrent agents.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub clients: u32,
+
+    /// `--serve-memory`: bodies each agent gets accepted.
+    #[arg(long, value_name = "N", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -77,6 +103,17 @@ impl BenchCommand {
             }
             None => SAMPLE.to_vec(),
         };
+        if self.serve_memory {
+            let bench = super::bench_serve::ServeMemoryBench {
+                buffer_kib: self.buffer_kib,
+                max_body_kib: self.max_body_kib,
+                clients: self.clients,
+                requests: self.requests,
+                downstream_delay_ms: 20,
+            };
+            bench.run(&corpus)?;
+            return Ok(Outcome::Clean);
+        }
         let lines: Vec<&[u8]> = claude_audit_plugin::lines(&corpus)
             .filter(|l| !l.is_empty())
             .collect();

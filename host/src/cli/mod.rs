@@ -2,6 +2,7 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+mod bench_serve;
 mod profile;
 mod pull;
 mod reveal;

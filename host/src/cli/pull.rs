@@ -19,6 +19,7 @@ use crate::pull::sink::PageSink;
 use crate::pull::{Poller, Resume, Source, TrackedFiles};
 use crate::runner::{BatchLimits, Runner, Sinks};
 use crate::sandbox::{PluginSetup, Sandbox};
+use crate::shutdown::Shutdown;
 use crate::vault::VaultWriter;
 
 /// Poll the Compliance API Activity Feed and write canonical events.
@@ -66,6 +67,13 @@ pub struct PullCommand {
     )]
     pub dead_letter: PathBuf,
 
+    /// On SIGTERM/SIGINT, how long the request in flight may take before its
+    /// page is abandoned, in seconds. A page already received is always
+    /// written and checkpointed first; a second signal stops at once.
+    #[arg(long, value_name = "SECS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub drain_secs: u64,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -91,6 +99,10 @@ pub struct PullCommand {
 impl PullCommand {
     /// Run the command.
     pub fn execute(self) -> Result<Outcome> {
+        // First: a signal during start-up (compiling the plugin takes a
+        // moment) then stops the poller before its first request.
+        let shutdown = Shutdown::new(std::time::Duration::from_secs(self.drain_secs));
+        shutdown.on_signals("pull")?;
         let config = FileConfig::load(Some(&self.config))?;
         let Some(pull) = config.pull.clone() else {
             bail!(
@@ -116,7 +128,7 @@ impl PullCommand {
             let bound = health.serve_metrics(addr)?;
             eprintln!("claude-audit: pull: metrics at http://{bound}/metrics");
         }
-        let client = FeedClient::new(&pull, api_key);
+        let client = std::sync::Arc::new(FeedClient::new(&pull, api_key));
         // Set up the plugin (and refuse a bad policy) before any file is touched.
         let plugin = if self.raw {
             eprintln!("claude-audit: pull: --raw: activities are written unredacted");
@@ -168,7 +180,7 @@ impl PullCommand {
             key_source,
         };
         let resume = Resume { state, checkpoint };
-        let poller = Poller::new(source, resume, sink, files, health.clone());
+        let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
         poller.run(self.once)?;
         Ok(if health.lock().dead_lettered > 0 {
             Outcome::Partial
