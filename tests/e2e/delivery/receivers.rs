@@ -215,7 +215,7 @@ fn json_stream(data: &[u8]) -> Vec<Value> {
 /// HEC events: each `{"event": ..., "time": ...}`; the event may arrive as an object or as its
 /// JSON text. Every third request is refused before anything is kept.
 fn splunk_event(seen: &mut Seen, data: &[u8], with_ack: bool) -> (u16, Value) {
-    if seen.requests % 3 == 0 {
+    if seen.requests.is_multiple_of(3) {
         seen.refused += 1;
         return (503, json!({"text": "Server is busy", "code": 9}));
     }
