@@ -23,6 +23,9 @@ mod pull;
 mod runner;
 mod sandbox;
 mod serve;
+mod sigma;
+mod simulate;
+mod state_file;
 mod vault;
 
 use std::process::ExitCode;

@@ -144,6 +144,7 @@ impl ServeCommand {
                         output: Box::new(events.clone()),
                         dead_letters,
                         vault: None,
+                        alerts: None,
                     };
                     let batch = BatchLimits {
                         max_records: 1000,
