@@ -24,6 +24,9 @@ mod runner;
 mod sandbox;
 mod serve;
 mod shutdown;
+mod sigma;
+mod simulate;
+mod state_file;
 mod vault;
 
 use std::process::ExitCode;

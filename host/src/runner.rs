@@ -52,6 +52,10 @@ pub struct Summary {
     pub unmapped_fields: u64,
     /// Times the plugin instance was replaced after a failure.
     pub plugin_restarts: u64,
+    /// Alerts written (not input records: outside `read = emitted + ...`).
+    pub alerts: u64,
+    /// Alerts dropped by a configured suppression.
+    pub alerts_suppressed: u64,
 }
 
 /// Lines waiting to be sent: one NDJSON blob plus where each line sits.
@@ -91,6 +95,8 @@ pub struct Sinks<'s> {
     pub dead_letters: DeadLetterWriter,
     /// Pseudonym mappings, when a vault is configured.
     pub vault: Option<VaultWriter>,
+    /// A copy of the alerts (`--alerts FILE`); they also go to `output`.
+    pub alerts: Option<Box<dyn Write + 's>>,
 }
 
 /// Runs sources through a plugin into its sinks.
@@ -175,6 +181,9 @@ impl<'s> Runner<'s> {
             vault.sync()?;
         }
         self.sinks.dead_letters.sync()?;
+        if let Some(alerts) = &mut self.sinks.alerts {
+            alerts.flush().context("flushing the alerts file")?;
+        }
         self.sinks.output.flush().context("flushing the output")
     }
 
@@ -189,6 +198,14 @@ impl<'s> Runner<'s> {
         self.sinks.dead_letters.held_bytes()
     }
 
+    /// The plugin's detection state (empty when detections are off).
+    pub fn export_state(&mut self) -> Result<Vec<u8>> {
+        self.instance
+            .export_state()
+            .map_err(|f| anyhow::anyhow!("{f}"))
+            .context("exporting the detection state")
+    }
+
     /// The counts so far.
     pub fn summary(&self) -> Summary {
         self.summary
@@ -200,8 +217,12 @@ impl<'s> Runner<'s> {
             mut output,
             dead_letters,
             vault,
+            alerts,
         } = self.sinks;
         output.flush().context("flushing the output")?;
+        if let Some(mut alerts) = alerts {
+            alerts.flush().context("flushing the alerts file")?;
+        }
         drop(output);
         dead_letters.finish()?;
         if let Some(vault) = vault {
@@ -330,6 +351,16 @@ impl<'s> Runner<'s> {
             .output
             .write_all(&output.records)
             .context("writing the output")?;
+        // Alerts follow the events that raised them, in the same stream.
+        self.sinks
+            .output
+            .write_all(&output.alerts)
+            .context("writing alerts to the output")?;
+        if let Some(alerts) = &mut self.sinks.alerts {
+            alerts
+                .write_all(&output.alerts)
+                .context("writing the alerts file")?;
+        }
         for dead in &output.dead_letters {
             self.reject_line(batch, first + dead.index as usize, |line| Rejection {
                 source,
@@ -346,6 +377,8 @@ impl<'s> Runner<'s> {
         s.unmapped_event_types += u64::from(c.unmapped_event_types);
         s.unmapped_actor_types += u64::from(c.unmapped_actor_types);
         s.unmapped_fields += u64::from(c.unmapped_fields);
+        s.alerts += u64::from(c.alerts);
+        s.alerts_suppressed += u64::from(c.alerts_suppressed);
         Ok(())
     }
 }
@@ -356,6 +389,7 @@ impl<'s> Runner<'s> {
 fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
     let c = &output.counters;
     let lines = output.records.iter().filter(|b| **b == b'\n').count();
+    let alert_lines = output.alerts.iter().filter(|b| **b == b'\n').count();
     let indexes_ok = output
         .dead_letters
         .windows(2)
@@ -370,6 +404,8 @@ fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
         && output.dead_letters.len() == c.dead_lettered as usize
         && lines == c.emitted as usize
         && output.records.last().is_none_or(|b| *b == b'\n')
+        && alert_lines == c.alerts as usize
+        && output.alerts.last().is_none_or(|b| *b == b'\n')
         && indexes_ok;
     if ok {
         Ok(())

@@ -6,6 +6,7 @@
 //! Shared helpers live in `util.rs`; each file covers one concern.
 
 mod delivery;
+mod detections;
 mod fake_api;
 mod fluentbit_abi;
 mod golden;

@@ -6,8 +6,10 @@ mod bench_serve;
 mod profile;
 mod pull;
 mod reveal;
+mod rules;
 mod run;
 mod serve;
+mod simulate;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +58,11 @@ pub enum Command {
     /// Look pseudonyms up in an encrypted forensic vault (investigators
     /// holding the vault key only).
     Reveal(reveal::RevealCommand),
+    /// Generate a synthetic organization's Activity Feed with injected,
+    /// labeled attack scenarios (labels in a separate file).
+    Simulate(simulate::SimulateCommand),
+    /// The bundled detection rule pack: list it, or export it as Sigma.
+    Rules(rules::RulesCommand),
 }
 
 /// How a command that finished went.
@@ -77,6 +84,8 @@ impl Command {
             Self::Serve(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
             Self::Reveal(cmd) => cmd.execute(),
+            Self::Simulate(cmd) => cmd.execute(),
+            Self::Rules(cmd) => cmd.execute(),
         }
     }
 }

@@ -144,7 +144,16 @@ impl PullCommand {
         let sink = match &plugin {
             None => PageSink::Raw { output, emitted: 0 },
             Some((sandbox, setup, vault_key)) => {
-                let instance = sandbox.instantiate(setup)?;
+                let mut instance = sandbox.instantiate(setup)?;
+                // A state saved while detections were on is dropped (with
+                // the next checkpoint) once they are switched off.
+                if let Some(state) = checkpoint
+                    .detections
+                    .as_ref()
+                    .filter(|_| config.detections_enabled())
+                {
+                    instance.import_state(state.to_string().as_bytes())?;
+                }
                 let dead_letters = DeadLetterWriter::append(
                     &self.dead_letter,
                     Some(
@@ -164,6 +173,7 @@ impl PullCommand {
                     output,
                     dead_letters,
                     vault,
+                    alerts: None,
                 };
                 PageSink::Plugin(Box::new(Runner::new(
                     sandbox,

@@ -85,6 +85,18 @@ pub struct RunCommand {
     #[arg(long, value_name = "VAR", requires = "vault")]
     pub vault_key_env: Option<String>,
 
+    /// Also write alerts (they always follow their events in the output)
+    /// to this file, created or truncated with mode 0600. Needs
+    /// `[plugin.detections] enabled = true`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+
+    /// Detection state: read at start when the file exists, replaced
+    /// atomically at the end, so that windows and baselines carry over
+    /// from one run to the next. Needs detections enabled.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
     /// Pseudonymization key options.
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -105,6 +117,11 @@ impl RunCommand {
         let config = FileConfig::load(self.config.as_deref())?;
         let inputs = self.input_names();
         self.check_paths(&inputs)?;
+        if (self.alerts.is_some() || self.state.is_some()) && !config.detections_enabled() {
+            bail!(
+                "--alerts and --state need detections: set `enabled = true` in [plugin.detections]"
+            );
+        }
         let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
         let limits = BatchLimits {
@@ -121,7 +138,17 @@ impl RunCommand {
             hmac_keys,
             active_key_id,
         };
-        let instance = sandbox.instantiate(&setup)?;
+        let mut instance = sandbox.instantiate(&setup)?;
+        if let Some(state) = self
+            .state
+            .as_deref()
+            .map(crate::state_file::load)
+            .transpose()?
+        {
+            if let Some(bytes) = state {
+                instance.import_state(&bytes)?;
+            }
+        }
         let vault = match (&self.vault, &vault_key) {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
             _ => None,
@@ -130,6 +157,7 @@ impl RunCommand {
             output: self.open_output()?,
             dead_letters: DeadLetterWriter::create(&self.dead_letter)?,
             vault,
+            alerts: self.open_alerts()?,
         };
         let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks);
         let progress = self.progress_bar(&inputs);
@@ -141,7 +169,14 @@ impl RunCommand {
             done_before = progress.position();
         }
         progress.finish_and_clear();
+        let state = match &self.state {
+            Some(_) => Some(runner.export_state()?),
+            None => None,
+        };
         let summary = runner.finish()?;
+        if let (Some(path), Some(bytes)) = (&self.state, state) {
+            crate::state_file::save(path, &bytes)?;
+        }
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {
             Outcome::Partial
@@ -194,6 +229,12 @@ impl RunCommand {
         if let Some(vault) = &self.vault {
             outputs.push(("--vault", vault));
         }
+        if let Some(alerts) = &self.alerts {
+            outputs.push(("--alerts", alerts));
+        }
+        if let Some(state) = &self.state {
+            outputs.push(("--state", state));
+        }
         let same = |a: &Path, b: &Path| {
             a == b || same_file_key(a).is_some_and(|k| Some(k) == same_file_key(b))
         };
@@ -223,6 +264,15 @@ impl RunCommand {
                 Box::new(Durable::new(file))
             }
         })
+    }
+
+    fn open_alerts(&self) -> Result<Option<Box<dyn Write>>> {
+        let Some(path) = &self.alerts else {
+            return Ok(None);
+        };
+        let file = private_file(path)
+            .with_context(|| format!("creating alerts file {}", path.display()))?;
+        Ok(Some(Box::new(Durable::new(file))))
     }
 
     fn progress_bar(&self, inputs: &[PathBuf]) -> ProgressBar {
@@ -292,6 +342,12 @@ fn summary_line(s: &Summary, started: Instant, dead_letter: &Path) -> String {
             "; unmapped: {} event types, {} actor types, {} with unknown fields",
             s.unmapped_event_types, s.unmapped_actor_types, s.unmapped_fields
         );
+    }
+    if s.alerts + s.alerts_suppressed > 0 {
+        line += &format!("; alerts {}", s.alerts);
+        if s.alerts_suppressed > 0 {
+            line += &format!(" ({} suppressed)", s.alerts_suppressed);
+        }
     }
     if s.plugin_restarts > 0 {
         line += &format!("; plugin restarted {} times", s.plugin_restarts);

@@ -237,6 +237,7 @@ impl ServeCommand {
                     output: Box::new(events.clone()),
                     dead_letters,
                     vault: None,
+                    alerts: None,
                 };
                 let mut runner = Runner::new(&sandbox, setup, instance, batch, sinks);
                 let worker = Worker {

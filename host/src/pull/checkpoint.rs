@@ -45,6 +45,11 @@ pub struct Checkpoint {
     /// Ids emitted (or dead-lettered) whose `created_at` is still inside
     /// the overlap window: `id -> created_at`.
     pub recent: RecentIds,
+    /// The plugin's detection state as of this checkpoint (README,
+    /// "Detections"), saved with the cursor so that an alert is raised once
+    /// across a crash and re-read. Absent when detections are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detections: Option<serde_json::Value>,
 }
 
 impl Checkpoint {

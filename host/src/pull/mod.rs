@@ -488,6 +488,7 @@ impl<'s> Poller<'s> {
         c.output = committed(self.files.output.as_deref(), "output file")?;
         c.dead_letter = committed(self.files.dead_letter.as_deref(), "dead-letter file")?;
         c.vault = committed(self.files.vault.as_deref(), "vault")?;
+        c.detections = self.sink.detection_state()?;
         self.state.save(&self.checkpoint)
     }
 
