@@ -5,6 +5,7 @@
 //! One test binary (declared in host/Cargo.toml) links faster than many.
 //! Shared helpers live in `util.rs`; each file covers one concern.
 
+mod evidence;
 mod fake_api;
 mod fluentbit_abi;
 mod golden;

@@ -2,10 +2,16 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+pub mod evidence;
+mod keygen;
+mod prove;
 mod pull;
+mod report;
+mod retention;
 mod reveal;
 mod run;
 mod serve;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +60,16 @@ pub enum Command {
     /// Look pseudonyms up in an encrypted forensic vault (investigators
     /// holding the vault key only).
     Reveal(reveal::RevealCommand),
+    /// Manage evidence signing keys (`keys generate`).
+    Keys(keygen::KeysCommand),
+    /// Verify an evidence store, or an inclusion proof offline.
+    Verify(verify::VerifyCommand),
+    /// Print an inclusion proof of one event in an evidence store.
+    Prove(prove::ProveCommand),
+    /// Write a signed audit report (report.json + report.html) of a period.
+    Report(report::ReportCommand),
+    /// Apply retention to an evidence store; place and lift legal holds.
+    Retention(retention::RetentionCommand),
 }
 
 /// How a command that finished went.
@@ -75,6 +91,11 @@ impl Command {
             Self::Serve(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
             Self::Reveal(cmd) => cmd.execute(),
+            Self::Keys(cmd) => cmd.execute(),
+            Self::Verify(cmd) => cmd.execute(),
+            Self::Prove(cmd) => cmd.execute(),
+            Self::Report(cmd) => cmd.execute(),
+            Self::Retention(cmd) => cmd.execute(),
         }
     }
 }

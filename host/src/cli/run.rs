@@ -9,9 +9,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::evidence::EvidenceArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::keys::{self, KeySource, Secret};
 use crate::output::{Durable, IO_BUFFER_BYTES};
 use crate::runner::{BatchLimits, Runner, Sinks, Summary};
@@ -88,6 +90,10 @@ pub struct RunCommand {
     #[command(flatten)]
     pub keys: KeyArgs,
 
+    /// Evidence store options.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -119,8 +125,17 @@ impl RunCommand {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
             _ => None,
         };
+        let store = self.evidence.open(None)?;
+        let mut output = self.open_output()?;
+        if let Some(store) = &store {
+            output = Box::new(EvidenceSink::new(
+                output,
+                store.clone(),
+                CheckpointPolicy::Immediate,
+            ));
+        }
         let sinks = Sinks {
-            output: self.open_output()?,
+            output,
             dead_letters: DeadLetterWriter::create(&self.dead_letter)?,
             vault,
         };
@@ -135,6 +150,10 @@ impl RunCommand {
         }
         progress.finish_and_clear();
         let summary = runner.finish()?;
+        if let Some(store) = store {
+            // The end-of-run checkpoint, once the output is durable.
+            store.borrow_mut().checkpoint()?;
+        }
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {
             Outcome::Partial
