@@ -272,6 +272,9 @@ struct Gather {
     days_with_events: BTreeSet<i128>,
     rng: SplitMix64,
     reservoir: Vec<(u64, Vec<u8>)>,
+    /// Earliest and latest event in the period: `(time, as written)`.
+    first: Option<(Nanos, String)>,
+    last: Option<(Nanos, String)>,
 }
 
 impl Gather {
@@ -343,21 +346,12 @@ impl Gather {
             .or_default()
             .entry(e.category.to_owned())
             .or_default() += 1;
-        let ts = e.timestamp.to_owned();
-        let comp = &mut r.completeness;
-        if comp
-            .first_event
-            .as_ref()
-            .is_none_or(|f| parse_rfc3339(f).is_ok_and(|f| t < f))
-        {
-            comp.first_event = Some(ts.clone());
+        // Compared as times, kept as the events wrote them.
+        if self.first.as_ref().is_none_or(|(f, _)| t < *f) {
+            self.first = Some((t, e.timestamp.to_owned()));
         }
-        if comp
-            .last_event
-            .as_ref()
-            .is_none_or(|l| parse_rfc3339(l).is_ok_and(|l| t >= l))
-        {
-            comp.last_event = Some(ts);
+        if self.last.as_ref().is_none_or(|(l, _)| t >= *l) {
+            self.last = Some((t, e.timestamp.to_owned()));
         }
     }
 
@@ -378,6 +372,8 @@ impl Gather {
 
     fn finish(mut self, prover: &Prover) -> Result<Report> {
         let r = &mut self.report;
+        r.completeness.first_event = self.first.take().map(|(_, ts)| ts);
+        r.completeness.last_event = self.last.take().map(|(_, ts)| ts);
         let all = framework_controls(self.prefix);
         r.controls.without_evidence = all
             .into_iter()
@@ -442,6 +438,8 @@ pub fn build(dir: &Path, key: &VerifierKey, request: ReportRequest) -> Result<Re
         rng: SplitMix64(request.seed),
         reservoir: Vec::with_capacity(request.sample),
         days_with_events: BTreeSet::new(),
+        first: None,
+        last: None,
         report: Report::default(),
         request,
     };
