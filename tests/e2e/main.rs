@@ -7,6 +7,7 @@
 
 mod delivery;
 mod detections;
+mod evidence;
 mod fake_api;
 mod fluentbit_abi;
 mod golden;

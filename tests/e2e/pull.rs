@@ -697,3 +697,78 @@ fn a_request_in_flight_past_the_drain_time_is_abandoned() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(event_ids(&p.events()), fixture_ids());
 }
+
+/// `--evidence`: the store is committed with the cursor, so after kills at
+/// random moments it holds each activity's event exactly once, byte for
+/// byte the same as the output file, and verifies.
+#[test]
+fn kill_9_with_an_evidence_store_keeps_it_exactly_once() {
+    let p = Pull::new();
+    p.fake.state().delay = Duration::from_millis(15);
+    p.fake.state().budget = 1_000_000;
+    let config = "page_size = 5";
+    let key = p.sandbox.path("evidence.key");
+    let out = Command::new(BIN)
+        .args(["keys", "generate", "--name", "test.example/pull", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let store = p.sandbox.path("store");
+    let evidence = |cmd: &mut Command| {
+        cmd.arg("--evidence")
+            .arg(&store)
+            .arg("--evidence-key-file")
+            .arg(&key)
+            .args(["--checkpoint-every", "7"]);
+    };
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("pull evidence kill -9 test seed {seed}");
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut cmd = p.cmd(config);
+        cmd.args(["--once", "--output"]).arg(p.output_path());
+        evidence(&mut cmd);
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1500));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        kills += 1;
+    }
+    let mut cmd = p.cmd(config);
+    cmd.args(["--once", "--output"]).arg(p.output_path());
+    evidence(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(kills > 0, "no kill landed: the test proved nothing");
+    assert_eq!(event_ids(&p.events()), fixture_ids(), "output exactly once");
+    let segment = std::fs::read(store.join("segments/00000000000000000000.ndjson")).unwrap();
+    assert_eq!(
+        segment,
+        std::fs::read(p.output_path()).unwrap(),
+        "the store holds the output byte for byte"
+    );
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&store)
+        .arg("--key")
+        .arg(&vkey)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

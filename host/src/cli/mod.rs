@@ -4,12 +4,18 @@
 mod bench;
 mod bench_serve;
 mod profile;
+pub mod evidence;
+mod keygen;
+mod prove;
 mod pull;
+mod report;
+mod retention;
 mod reveal;
 mod rules;
 mod run;
 mod serve;
 mod simulate;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +69,16 @@ pub enum Command {
     Simulate(simulate::SimulateCommand),
     /// The bundled detection rule pack: list it, or export it as Sigma.
     Rules(rules::RulesCommand),
+    /// Manage evidence signing keys (`keys generate`).
+    Keys(keygen::KeysCommand),
+    /// Verify an evidence store, or an inclusion proof offline.
+    Verify(verify::VerifyCommand),
+    /// Print an inclusion proof of one event in an evidence store.
+    Prove(prove::ProveCommand),
+    /// Write a signed audit report (report.json + report.html) of a period.
+    Report(report::ReportCommand),
+    /// Apply retention to an evidence store; place and lift legal holds.
+    Retention(retention::RetentionCommand),
 }
 
 /// How a command that finished went.
@@ -86,6 +102,11 @@ impl Command {
             Self::Reveal(cmd) => cmd.execute(),
             Self::Simulate(cmd) => cmd.execute(),
             Self::Rules(cmd) => cmd.execute(),
+            Self::Keys(cmd) => cmd.execute(),
+            Self::Verify(cmd) => cmd.execute(),
+            Self::Prove(cmd) => cmd.execute(),
+            Self::Report(cmd) => cmd.execute(),
+            Self::Retention(cmd) => cmd.execute(),
         }
     }
 }

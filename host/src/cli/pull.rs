@@ -8,9 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::profile::ProfileArgs;
+use super::evidence::EvidenceArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::DeadLetterWriter;
+use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::output::{Durable, append_committed};
 use crate::pull::checkpoint::{Checkpoint, CommittedFile, StateFile};
 use crate::pull::client::FeedClient;
@@ -91,6 +93,11 @@ pub struct PullCommand {
     #[command(flatten)]
     pub profile: ProfileArgs,
 
+    /// Evidence store options: the store is committed with the cursor, so
+    /// exactly-once covers it too.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -136,9 +143,18 @@ impl PullCommand {
         } else {
             Some(self.plugin_parts(&config)?)
         };
-        let output = self.open_output(&checkpoint)?;
+        let store = self.evidence.open(checkpoint.evidence)?;
+        let mut output = self.open_output(&checkpoint)?;
+        if let Some(store) = &store {
+            output = Box::new(EvidenceSink::new(
+                output,
+                store.clone(),
+                CheckpointPolicy::AfterCommit,
+            ));
+        }
         let mut files = TrackedFiles {
             output: self.output.clone(),
+            evidence: store.clone(),
             ..TrackedFiles::default()
         };
         let sink = match &plugin {
@@ -192,6 +208,10 @@ impl PullCommand {
         let resume = Resume { state, checkpoint };
         let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
         poller.run(self.once)?;
+        if let Some(store) = store {
+            // The final state is saved: its whole store can be signed.
+            store.borrow_mut().checkpoint()?;
+        }
         Ok(if health.lock().dead_lettered > 0 {
             Outcome::Partial
         } else {

@@ -10,9 +10,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::profile::ProfileArgs;
+use super::evidence::EvidenceArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::keys::{self, KeySource, Secret};
 use crate::output::{Durable, IO_BUFFER_BYTES};
 use crate::runner::{BatchLimits, Runner, Sinks, Summary};
@@ -105,6 +107,10 @@ pub struct RunCommand {
     #[command(flatten)]
     pub profile: ProfileArgs,
 
+    /// Evidence store options.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -153,8 +159,17 @@ impl RunCommand {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
             _ => None,
         };
+        let store = self.evidence.open(None)?;
+        let mut output = self.open_output()?;
+        if let Some(store) = &store {
+            output = Box::new(EvidenceSink::new(
+                output,
+                store.clone(),
+                CheckpointPolicy::Immediate,
+            ));
+        }
         let sinks = Sinks {
-            output: self.open_output()?,
+            output,
             dead_letters: DeadLetterWriter::create(&self.dead_letter)?,
             vault,
             alerts: self.open_alerts()?,
@@ -176,6 +191,10 @@ impl RunCommand {
         let summary = runner.finish()?;
         if let (Some(path), Some(bytes)) = (&self.state, state) {
             crate::state_file::save(path, &bytes)?;
+        }
+        if let Some(store) = store {
+            // The end-of-run checkpoint, once the output is durable.
+            store.borrow_mut().checkpoint()?;
         }
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {

@@ -42,6 +42,10 @@ pub struct Checkpoint {
     pub dead_letter: Option<CommittedFile>,
     /// Committed length of the vault.
     pub vault: Option<CommittedFile>,
+    /// Events committed to the evidence store (`--evidence`): on restart
+    /// the store is cut back to this many.
+    #[serde(default)]
+    pub evidence: Option<u64>,
     /// Ids emitted (or dead-lettered) whose `created_at` is still inside
     /// the overlap window: `id -> created_at`.
     pub recent: RecentIds,

@@ -146,6 +146,8 @@ pub struct TrackedFiles {
     pub dead_letter: Option<PathBuf>,
     /// The vault, when one is open.
     pub vault: Option<PathBuf>,
+    /// The evidence store, when one is open.
+    pub evidence: Option<crate::evidence::sink::SharedStore>,
 }
 
 /// The feed to read: its options, a client, and where the key came from.
@@ -489,6 +491,7 @@ impl<'s> Poller<'s> {
         c.dead_letter = committed(self.files.dead_letter.as_deref(), "dead-letter file")?;
         c.vault = committed(self.files.vault.as_deref(), "vault")?;
         c.detections = self.sink.detection_state()?;
+        c.evidence = self.files.evidence.as_ref().map(|s| s.borrow().size());
         self.state.save(&self.checkpoint)
     }
 
