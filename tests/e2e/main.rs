@@ -13,6 +13,7 @@ mod memory;
 mod pipelines;
 mod pull;
 mod redaction;
+mod redaction_planted;
 mod run;
 mod sandbox;
 mod schema;
