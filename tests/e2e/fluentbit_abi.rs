@@ -226,6 +226,24 @@ fn every_fixture_record_gives_the_event_run_gives() {
 }
 
 #[test]
+fn planted_values_do_not_survive_the_module() {
+    let sb = Sandbox::new();
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let planted = crate::redaction_planted::planted_records();
+    for (record, value) in &planted {
+        let answer = String::from_utf8(fb.call_bytes(record.as_bytes())).unwrap();
+        assert!(
+            answer.contains("\"schema_version\""),
+            "not an event: {answer}"
+        );
+        assert!(
+            !crate::redaction_planted::leaked(&answer, value),
+            "{value} survived: {answer}"
+        );
+    }
+}
+
+#[test]
 fn malformed_records_are_marked_like_runs_dead_letters() {
     let sb = Sandbox::new();
     // As in malformed.rs: 2 KiB, so that the padded case is over-long.

@@ -17,6 +17,7 @@ mod pipelines;
 mod profiles;
 mod pull;
 mod redaction;
+mod redaction_planted;
 mod run;
 mod sandbox;
 mod schema;

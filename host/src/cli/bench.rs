@@ -99,9 +99,36 @@ pub struct BenchCommand {
     )]
     pub seeds: Vec<u64>,
 
+    /// Instead of measuring speed, run the redaction evaluation on this
+    /// labeled corpus (`tests/redaction-eval/corpus.jsonl`) and print recall
+    /// and false-positive rate per entity class. Exit 1 if a target is missed
+    /// (recall >= 0.98 overall and >= 0.95 per class, FP rate <= 0.02).
+    #[arg(long, value_name = "CORPUS")]
+    pub redaction_eval: Option<PathBuf>,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+/// Run the redaction evaluation on the corpus at `path` and print its table.
+fn redaction_eval(path: &std::path::Path) -> Result<Outcome> {
+    let corpus = std::fs::read_to_string(path)
+        .with_context(|| format!("reading evaluation corpus {}", path.display()))?;
+    let evaluation = claude_audit_plugin::redact::eval::evaluate(&corpus)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("evaluating {}", path.display()))?;
+    print!("{}", evaluation.table());
+    let overall = evaluation.overall();
+    let met = overall.recall() >= 0.98
+        && overall.fp_rate() <= 0.02
+        && evaluation.classes.values().all(|c| c.recall() >= 0.95);
+    println!("targets {}", if met { "met" } else { "MISSED" });
+    Ok(if met {
+        Outcome::Clean
+    } else {
+        Outcome::Partial
+    })
 }
 
 /// One measured path.
@@ -125,6 +152,9 @@ impl BenchCommand {
     pub fn execute(self) -> Result<Outcome> {
         if self.detections {
             return self.detections();
+        }
+        if let Some(path) = &self.redaction_eval {
+            return redaction_eval(path);
         }
         let corpus = match &self.input {
             Some(path) => {
