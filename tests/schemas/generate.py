@@ -114,8 +114,11 @@ class Ocsf:
         s = {}
         if t == "object_t" or (t not in self.types and t):
             obj = spec.get("object_type") or d.get("object_type") or t
-            todo.add(obj)
-            s = {"$ref": f"#/$defs/{obj}"}
+            if obj == "object":  # OCSF's generic object (`unmapped`, `data`): any keys
+                s = {"type": "object"}
+            else:
+                todo.add(obj)
+                s = {"$ref": f"#/$defs/{obj}"}
         elif t == "json_t":
             s = {}
         else:

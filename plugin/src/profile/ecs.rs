@@ -60,10 +60,10 @@ pub fn convert(event: &Value) -> Option<Value> {
 fn event_fields(e: &Canonical<'_>) -> Option<Value> {
     let event_type = e.str("/event_type")?;
     let m = mapping(event_type);
-    let outcome = match e.str("/outcome") {
-        Some(o @ ("success" | "failure")) => o,
-        _ => "unknown",
-    };
+    let outcome = e
+        .str("/outcome")
+        .filter(|o| matches!(*o, "success" | "failure"))
+        .unwrap_or("unknown");
     Some(json!({
         "kind": "event",
         "category": m.ecs_category,

@@ -97,16 +97,17 @@ fn metadata(e: &Canonical<'_>) -> Value {
     Value::Object(m)
 }
 
-/// An OCSF user from an id, an email (a real address goes to `email_addr`,
-/// a pseudonym to `uid_alt`) and an actor kind. Without id or email the kind
-/// names the user, since OCSF needs one of `account`, `name`, `uid`.
+/// An OCSF user from an id, an email and an actor kind. A real address goes
+/// to `email_addr`; a pseudonym is the `uid` when there is no id (it is a
+/// stable keyed identifier of the user), else `uid_alt`. Without id or email
+/// the kind names the user, since OCSF needs one of `account`, `name`, `uid`.
 fn user(id: Option<&str>, email: Option<&str>, kind: Option<&str>) -> Map<String, Value> {
     let mut u = Map::new();
-    put(&mut u, "uid", id);
-    match email {
-        Some(text) if typed::email(text).is_some() => put(&mut u, "email_addr", text),
-        other => put(&mut u, "uid_alt", other),
-    }
+    let address = email.and_then(typed::email);
+    let pseudonym = email.filter(|_| address.is_none());
+    put(&mut u, "uid", id.or(pseudonym));
+    put(&mut u, "email_addr", address);
+    put(&mut u, "uid_alt", pseudonym.filter(|_| id.is_some()));
     if let Some(kind) = kind {
         let type_id = tables().user_types.get(kind).copied().unwrap_or(0);
         u.insert("type_id".into(), type_id.into());
@@ -185,7 +186,11 @@ fn resource(e: &Canonical<'_>) -> Map<String, Value> {
 
 fn class_attributes(o: &mut Map<String, Value>, e: &Canonical<'_>, class_uid: u32) {
     match class_uid {
-        3002 => put(o, "user", actor_user(e)),
+        3002 => {
+            put(o, "user", actor_user(e));
+            // The service signed in to; OCSF needs it or `dst_endpoint`.
+            o.insert("service".into(), json!({ "name": "Claude" }));
+        }
         3001 => put(o, "user", subject_user(e)),
         3005 => {
             put(o, "user", subject_user(e));

@@ -54,7 +54,7 @@ fn ocsf_pseudonyms_never_reach_typed_fields() {
         (Some(2), Some(1_779_109_083_838))
     );
     assert_eq!(o["src_endpoint"], json!({"uid": "ip:k1:HU4T3UICM5AA77DT"}));
-    assert_eq!(o["user"]["uid_alt"], "email:k1:FAFABSZLYCACS2K5");
+    assert_eq!(o["user"]["uid"], "email:k1:FAFABSZLYCACS2K5");
     assert!(o["user"].get("email_addr").is_none());
     assert_eq!(o["metadata"]["version"], "1.8.0");
     assert_eq!(o["metadata"]["uid"], "activity_1");
