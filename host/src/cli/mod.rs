@@ -3,9 +3,9 @@
 
 mod bench;
 mod bench_serve;
-mod profile;
 pub mod evidence;
 mod keygen;
+mod profile;
 mod prove;
 mod pull;
 mod report;
