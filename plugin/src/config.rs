@@ -188,7 +188,7 @@ pub struct RedactionSettings {
     #[serde(default)]
     pub vault: bool,
     /// Keep placeholder-shaped secrets (`xoxb-1234`, `AKIA...EXAMPLE`),
-    /// reported as `secret.possible`. Default false: a missed secret costs
+    /// reported as `secret_possible`. Default false: a missed secret costs
     /// more than a redacted example.
     #[serde(default)]
     pub keep_possible_secrets: bool,

@@ -140,7 +140,11 @@ fn the_issue_reports_do_not_leak() {
         assert!(!text.contains(raw), "{raw} survived:\n{text}");
     }
     let events = read_ndjson(&out.stdout);
-    let limits = events[0]["details"]["per_user_limits"].as_object().unwrap();
+    // The activity type documents no `per_user_limits`, so it is kept
+    // under `unmapped.fields`, scanned like every other field.
+    let limits = events[0]["unmapped"]["fields"]["per_user_limits"]
+        .as_object()
+        .unwrap();
     // Both colliding keys stay (the pseudonyms differ only if the case
     // differs, so a suffix may be needed), and so does the plain one.
     assert_eq!(limits.len(), 3, "{limits:?}");

@@ -145,15 +145,14 @@ impl RunCommand {
             active_key_id,
         };
         let mut instance = sandbox.instantiate(&setup)?;
-        if let Some(state) = self
+        // `load` gives None for a state file that does not exist yet.
+        if let Some(Some(bytes)) = self
             .state
             .as_deref()
             .map(crate::state_file::load)
             .transpose()?
         {
-            if let Some(bytes) = state {
-                instance.import_state(&bytes)?;
-            }
+            instance.import_state(&bytes)?;
         }
         let vault = match (&self.vault, &vault_key) {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),

@@ -122,7 +122,7 @@ impl Tree {
         let n = end - start;
         match n {
             0 => empty_root(),
-            _ if n.is_power_of_two() && start % n == 0 => {
+            _ if n.is_power_of_two() && start.is_multiple_of(n) => {
                 self.levels[n.trailing_zeros() as usize][(start / n) as usize]
             }
             _ => {

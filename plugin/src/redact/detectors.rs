@@ -61,7 +61,7 @@ struct DetectorSpec {
     digit_boundary: bool,
     validator: String,
     /// Secrets: a match below this entropy (bits/char), or shaped like an
-    /// example, is only a *possible* secret (`secret.possible`).
+    /// example, is only a *possible* secret (`secret_possible`).
     #[serde(default)]
     min_entropy: Option<f64>,
     /// Texts this detector must find (checked by the unit tests).
@@ -123,7 +123,7 @@ pub struct Finding {
     /// End of the byte range (exclusive).
     pub end: usize,
     /// A secret-shaped placeholder (`xoxb-1234`, `...EXAMPLE`): reported as
-    /// `secret.possible`.
+    /// `secret_possible`.
     pub possible: bool,
 }
 

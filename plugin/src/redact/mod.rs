@@ -550,7 +550,7 @@ impl Redactor {
 
 /// Flag (and count) of placeholder-shaped secrets, reported apart from real
 /// ones so that a reviewer can tell them apart.
-const POSSIBLE_SECRET: &str = "secret.possible";
+const POSSIBLE_SECRET: &str = "secret_possible";
 
 /// Pseudonyms kept in the per-instance cache.
 const PSEUDONYM_CACHE_ENTRIES: usize = 16_384;

@@ -268,10 +268,10 @@ fn placeholder_secrets_are_possible_and_kept_only_by_policy() {
     let mut report = Report::default();
     let out = redactor("{}").scan(text, &mut report).unwrap();
     assert_eq!(out, "key [REDACTED:aws_access_key] here");
-    assert!(report.flags.contains("secret.possible"));
+    assert!(report.flags.contains("secret_possible"));
     assert!(!report.flags.contains("secret.aws_access_key"));
     let keep = redactor(r#"{"redaction":{"keep_possible_secrets":true}}"#);
     let mut report = Report::default();
     assert_eq!(keep.scan(text, &mut report), None);
-    assert!(report.flags.contains("secret.possible"));
+    assert!(report.flags.contains("secret_possible"));
 }
