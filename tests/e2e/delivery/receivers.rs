@@ -4,7 +4,7 @@
 //! test can compare them record by record with `claude-audit run`.
 //!
 //! They misbehave the way the real services do, so the agents' retry paths are exercised:
-//! Splunk refuses every third request with 503 (“server is busy”) and acknowledges each batch
+//! Splunk refuses every third request (the first included) with 503 (“server is busy”) and acknowledges each batch
 //! only on the second query for it; the first `_bulk` request gets a per-item failure (429,
 //! `es_rejected_execution_exception`) for its first document. Nothing from a refused request
 //! or a failed item is kept, so a missing event means the agent did not retry.
@@ -213,9 +213,11 @@ fn json_stream(data: &[u8]) -> Vec<Value> {
 }
 
 /// HEC events: each `{"event": ..., "time": ...}`; the event may arrive as an object or as its
-/// JSON text. Every third request is refused before anything is kept.
+/// JSON text. Every third request, starting with the first, is refused before anything is kept.
 fn splunk_event(seen: &mut Seen, data: &[u8], with_ack: bool) -> (u16, Value) {
-    if seen.requests.is_multiple_of(3) {
+    // The 1st, 4th, 7th… request: the first is always refused, so the
+    // retry path is taken even when the agent sends everything at once.
+    if seen.requests % 3 == 1 {
         seen.refused += 1;
         return (503, json!({"text": "Server is busy", "code": 9}));
     }
