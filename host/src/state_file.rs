@@ -4,9 +4,7 @@
 //! one, never a torn file. The content is the plugin's versioned export
 //! (pseudonyms only); the host does not interpret it.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -21,34 +19,8 @@ pub fn load(path: &Path) -> Result<Option<Vec<u8>>> {
 
 /// Replace the file at `path` with `bytes`, atomically and durably.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = sibling(path);
-    let context = || format!("writing detection state {}", path.display());
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).with_context(context)?;
-    file.write_all(bytes).with_context(context)?;
-    file.sync_all().with_context(context)?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(context)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(parent)
-        .and_then(|d| d.sync_all())
-        .with_context(context)
-}
-
-/// `state.json` -> `state.json.tmp`.
-fn sibling(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".tmp");
-    PathBuf::from(name)
+    crate::output::replace_file(path, bytes)
+        .with_context(|| format!("writing detection state {}", path.display()))
 }
 
 #[cfg(test)]
@@ -63,6 +35,6 @@ mod tests {
         save(&path, b"{\"version\":1}").unwrap();
         save(&path, b"{\"version\":1,\"x\":2}").unwrap();
         assert_eq!(load(&path).unwrap().unwrap(), b"{\"version\":1,\"x\":2}");
-        assert!(!sibling(&path).exists());
+        assert!(!dir.path().join("state.json.tmp").exists());
     }
 }
