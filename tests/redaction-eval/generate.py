@@ -280,7 +280,8 @@ for i in range(130):
         text = f"per_user_limits {v} 250"
     pos("email", text, v, "-")
 for text in ["user@localhost", "@handle on twitter", "name at example dot com", "a@b",
-             "git@github", "price: 5 @ 3", "ping @alice", "email: <redacted>"]:
+             "git@github", "price: 5 @ 3", "ping @alice", "email: <redacted>",
+             "icon@2x.png", "<img src=\"assets/logo@3x.webp\">", "scan@300dpi.pdf"]:
     for _ in range(4):
         neg("email", text)
 for i in range(90):

@@ -49,6 +49,9 @@ pub enum Validator {
     GenericSecret,
     /// A password value: anything but a reference to a variable.
     NotReference,
+    /// An e-mail address whose "top-level domain" is not an image or
+    /// document file extension (`icon@2x.png` is a file name, not an address).
+    Email,
 }
 
 impl Validator {
@@ -72,6 +75,7 @@ impl Validator {
             "token_like" => Self::TokenLike,
             "generic_secret" => Self::GenericSecret,
             "not_reference" => Self::NotReference,
+            "email" => Self::Email,
             _ => return None,
         })
     }
@@ -97,6 +101,7 @@ impl Validator {
             Self::TokenLike => token_like(text),
             Self::GenericSecret => generic_secret(text),
             Self::NotReference => !is_reference(text),
+            Self::Email => !file_name_suffix(text),
             Self::None => true,
             Self::Luhn => card(text) && !inside_identifier(before, after) && !iban_prefix(before),
             Self::Iban => iban(text),
@@ -515,6 +520,22 @@ pub fn is_placeholder(value: &str, min_entropy: f64) -> bool {
 /// A reference to a secret kept elsewhere, not a secret: `${VAR}`, `$VAR`,
 /// `%VAR%`, `{{ var }}`, `env(...)`, `process.env.X`, `null`/`none`; or our
 /// own placeholder (so that redacting twice changes nothing).
+/// File extensions that the e-mail pattern would take for a top-level domain
+/// in asset names such as `logo@2x.png` or `scan@300dpi.pdf`. None of them is
+/// a delegated TLD, so no real address is lost. (`.zip` and `.mov` are real
+/// TLDs since 2023, `.md` is Moldova: they stay addresses.)
+const FILE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "heic", "pdf", "txt",
+    "csv", "json", "yaml", "yml", "js", "ts", "css", "html", "htm", "log",
+];
+
+fn file_name_suffix(address: &str) -> bool {
+    let tld = address.rsplit('.').next().unwrap_or_default();
+    FILE_EXTENSIONS
+        .iter()
+        .any(|ext| tld.eq_ignore_ascii_case(ext))
+}
+
 fn is_reference(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     value.starts_with('$')
