@@ -16,11 +16,11 @@
 //!    line) and the consistency of every checkpoint with every other one
 //!    (each is a prefix of the same leaf sequence), which is what an RFC
 //!    6962 consistency proof shows without the data;
-//! 3b. and, as a third party would check it: the RFC 9162 §2.1.4
+//! 4. and, as a third party would check it: the RFC 9162 §2.1.4
 //!    consistency proof between every two successive checkpoints is
 //!    computed from the leaf hashes and verified against their signed
 //!    roots alone;
-//! 4. the store holds at least the last checkpoint's size; events beyond it
+//! 5. the store holds at least the last checkpoint's size; events beyond it
 //!    are an uncovered tail (a crash before the checkpoint, or a removed
 //!    last checkpoint: compare with a checkpoint kept elsewhere).
 //!
