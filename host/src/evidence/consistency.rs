@@ -106,16 +106,7 @@ pub fn verify(proof: &ConsistencyProof, key: &VerifierKey) -> Result<(Checkpoint
         new.size
     );
     ensure!(old.origin == new.origin, "the checkpoints are of two logs");
-    let hashes = proof
-        .proof
-        .iter()
-        .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|b| Hash::try_from(b).ok())
-                .context("a proof entry is not the base64 of 32 bytes")
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let hashes = super::proof::decode_hashes(&proof.proof, "a proof entry")?;
     ensure!(
         merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &hashes),
         "the proof does not show that the tree of {} events extends the tree of {}",

@@ -159,16 +159,7 @@ pub fn verify_proof(proof: &Proof, key: &VerifierKey) -> Result<Checkpoint> {
         "event_id {:?} is not the event's",
         proof.event_id
     );
-    let path = proof
-        .audit_path
-        .iter()
-        .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|b| Hash::try_from(b).ok())
-                .context("an audit path entry is not the base64 of 32 bytes")
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let path = decode_hashes(&proof.audit_path, "an audit path entry")?;
     ensure!(
         merkle::verify_inclusion(
             proof.leaf_index,
@@ -181,4 +172,16 @@ pub fn verify_proof(proof: &Proof, key: &VerifierKey) -> Result<Checkpoint> {
         proof.leaf_index
     );
     Ok(checkpoint)
+}
+
+/// Base64 hashes of a proof, decoded; `what` names an entry in errors.
+pub fn decode_hashes(list: &[String], what: &str) -> Result<Vec<Hash>> {
+    list.iter()
+        .map(|h| {
+            B64.decode(h)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+                .with_context(|| format!("{what} is not the base64 of 32 bytes"))
+        })
+        .collect()
 }
