@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::util::{BIN, Sandbox, fixture, run, stderr};
 
 /// Exit code: verified up to the newest checkpoint, uncovered tail.
-const EXIT_TAIL: i32 = 1;
+pub(crate) const EXIT_TAIL: i32 = 1;
 /// Exit code: the evidence does not verify.
-const EXIT_NOT_VERIFIED: i32 = 5;
+pub(crate) const EXIT_NOT_VERIFIED: i32 = 5;
 /// The segment of a store that fits in one.
 const SEGMENT: &str = "segments/00000000000000000000.ndjson";
 
@@ -59,7 +59,7 @@ impl Evidence {
 }
 
 /// `keys generate`: returns the verifier key printed.
-fn generate_key(sandbox: &Sandbox, file: &str, name: &str) -> String {
+pub(crate) fn generate_key(sandbox: &Sandbox, file: &str, name: &str) -> String {
     let out = run(Command::new(BIN)
         .args(["keys", "generate", "--name", name, "--out"])
         .arg(sandbox.path(file)));
@@ -77,7 +77,7 @@ fn generate_key(sandbox: &Sandbox, file: &str, name: &str) -> String {
 }
 
 /// RFC 6962 MTH, written here from the RFC independently of the host.
-fn mth(leaves: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn mth(leaves: &[&[u8]]) -> [u8; 32] {
     match leaves.len() {
         0 => Sha256::digest([]).into(),
         1 => Sha256::new()
@@ -99,7 +99,7 @@ fn mth(leaves: &[&[u8]]) -> [u8; 32] {
 }
 
 /// The checkpoint files of a store, sorted.
-fn checkpoints(store: &Path) -> Vec<PathBuf> {
+pub(crate) fn checkpoints(store: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(store.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -109,7 +109,7 @@ fn checkpoints(store: &Path) -> Vec<PathBuf> {
 }
 
 /// `(size, root)` of a checkpoint note.
-fn checkpoint_head(path: &Path) -> (u64, [u8; 32]) {
+pub(crate) fn checkpoint_head(path: &Path) -> (u64, [u8; 32]) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     lines.next();

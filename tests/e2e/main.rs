@@ -8,6 +8,10 @@
 mod delivery;
 mod detections;
 mod evidence;
+mod evidence_consistency;
+mod evidence_readme;
+mod evidence_runs;
+mod evidence_serve;
 mod fake_api;
 mod fluentbit_abi;
 mod golden;

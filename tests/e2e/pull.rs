@@ -21,13 +21,13 @@ const EXIT_KEY_REFUSED: i32 = 3;
 const EXIT_REQUEST_REFUSED: i32 = 4;
 
 /// A scratch directory, a fake API and a `[pull]` configuration.
-struct Pull {
-    sandbox: Sandbox,
-    fake: FakeApi,
+pub(crate) struct Pull {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) fake: FakeApi,
 }
 
 impl Pull {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             sandbox: Sandbox::new(),
             fake: FakeApi::start(KEY),
@@ -67,7 +67,7 @@ impl Pull {
 
     /// `claude-audit pull` with the test key in the environment and the
     /// test HMAC key.
-    fn cmd(&self, extra_config: &str) -> Command {
+    pub(crate) fn cmd(&self, extra_config: &str) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.sandbox.dir.path())
             .env(KEY_ENV, KEY)
@@ -81,7 +81,7 @@ impl Pull {
         cmd
     }
 
-    fn output_path(&self) -> PathBuf {
+    pub(crate) fn output_path(&self) -> PathBuf {
         self.sandbox.path("events.ndjson")
     }
 

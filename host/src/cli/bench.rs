@@ -73,6 +73,18 @@ pub struct BenchCommand {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub requests: u32,
 
+    /// Measure the evidence store instead: `run` without and with
+    /// `--evidence` on the same batches (--records), `verify` MiB/s against
+    /// SHA-256 of every leaf, and `report` over --report-events events
+    /// (time and peak RSS).
+    #[arg(long)]
+    pub evidence: bool,
+
+    /// `--evidence`: events in the store the report is measured on.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, requires = "evidence",
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub report_events: u64,
+
     /// Score the detection rule pack instead: simulate `--days` of an
     /// organization of `--users` for each of `--seeds`, with every attack
     /// scenario injected, and print recall and precision per detection,
@@ -190,6 +202,21 @@ impl BenchCommand {
         let key = keys::ephemeral_hmac_key()?;
         let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        if self.evidence {
+            let setup = PluginSetup {
+                settings_json: with_redaction(&self.settings, true)?,
+                hmac_keys: vec![key],
+                active_key_id: None,
+            };
+            let mut instance = sandbox.instantiate(&setup)?;
+            let bench = super::bench_evidence::EvidenceBench {
+                instance: &mut instance,
+                batches: &batches,
+                report_events: self.report_events,
+            };
+            bench.run()?;
+            return Ok(Outcome::Clean);
+        }
         for (name, settings) in [
             ("normalize only", with_redaction(&self.settings, false)?),
             (

@@ -1,5 +1,5 @@
 //! Options shared by the commands that write an evidence store (`run`,
-//! `pull`), and the verifier-key option of the commands that read one.
+//! `pull`, `serve`), and the verifier-key option of the commands that read one.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -55,6 +55,24 @@ impl EvidenceArgs {
     /// Open the store, when `--evidence` is given, resuming at its last
     /// checkpoint or at `resume_to` events.
     pub fn open(&self, resume_to: Option<u64>) -> Result<Option<SharedStore>> {
+        Ok(self
+            .open_store(resume_to)?
+            .map(|store| Rc::new(RefCell::new(store))))
+    }
+
+    /// Open the store, when `--evidence` is given, for `serve`: it keeps
+    /// every event whole on disk (acknowledged to an agent before a crash),
+    /// see [`crate::evidence::recover`].
+    pub fn open_for_serve(&self) -> Result<Option<Store>> {
+        let resume_to = match &self.evidence {
+            Some(dir) => crate::evidence::recover::durable_size(dir)
+                .with_context(|| format!("recovering evidence store {}", dir.display()))?,
+            None => None,
+        };
+        self.open_store(resume_to)
+    }
+
+    fn open_store(&self, resume_to: Option<u64>) -> Result<Option<Store>> {
         let Some(dir) = &self.evidence else {
             return Ok(None);
         };
@@ -83,7 +101,7 @@ impl EvidenceArgs {
         };
         let store = Store::open(dir, key, options, resume_to)
             .with_context(|| format!("opening evidence store {}", dir.display()))?;
-        Ok(Some(Rc::new(RefCell::new(store))))
+        Ok(Some(store))
     }
 }
 

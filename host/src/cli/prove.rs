@@ -1,12 +1,14 @@
-//! `claude-audit prove`: an inclusion proof of one event.
+//! `claude-audit prove`: an inclusion proof of one event, or a consistency
+//! proof between two checkpoints.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::Outcome;
 use super::evidence::parse_verifier;
+use crate::evidence::consistency;
 use crate::evidence::layout;
 use crate::evidence::proof::{Prover, find_event};
 
@@ -21,8 +23,24 @@ pub struct ProveCommand {
     pub evidence: PathBuf,
 
     /// The event to prove.
-    #[arg(long, value_name = "ID")]
-    pub event_id: String,
+    #[arg(long, value_name = "ID", required_unless_present = "consistency")]
+    pub event_id: Option<String>,
+
+    /// Instead, print a consistency proof (JSON, RFC 9162 §2.1.4) that
+    /// checkpoint --to extends checkpoint --from. `claude-audit verify
+    /// --consistency-proof FILE --key VKEY` checks it without the store.
+    #[arg(long, requires = "from", conflicts_with = "event_id")]
+    pub consistency: bool,
+
+    /// The older checkpoint's sequence number (`checkpoints/N.checkpoint`).
+    #[arg(long, value_name = "N", requires = "consistency",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub from: Option<u64>,
+
+    /// The newer checkpoint's sequence number. Default: the newest.
+    #[arg(long, value_name = "M", requires = "consistency",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub to: Option<u64>,
 
     /// Verifier key (or a file holding it) to check the checkpoint with.
     /// Default: the store's own verifier.key.
@@ -43,13 +61,24 @@ impl ProveCommand {
                     .to_string(),
             )?,
         };
-        let prover = Prover::open(&self.evidence, &key)?;
-        let (index, line) = find_event(&self.evidence, &self.event_id)?;
-        let proof = prover.prove(index, &line)?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&proof).context("writing the proof")?
-        );
+        let json = match (&self.event_id, self.from) {
+            (None, Some(from)) if self.consistency => {
+                let newest = layout::checkpoints(&self.evidence)?.last().copied();
+                let to = self
+                    .to
+                    .or(newest)
+                    .context("the evidence store has no checkpoint yet")?;
+                let proof = consistency::prove(&self.evidence, &key, from, to)?;
+                serde_json::to_string_pretty(&proof)
+            }
+            (Some(id), None) => {
+                let prover = Prover::open(&self.evidence, &key)?;
+                let (index, line) = find_event(&self.evidence, id)?;
+                serde_json::to_string_pretty(&prover.prove(index, &line)?)
+            }
+            _ => bail!("give --event-id ID, or --consistency --from N [--to M]"),
+        };
+        println!("{}", json.context("writing the proof")?);
         Ok(Outcome::Clean)
     }
 }

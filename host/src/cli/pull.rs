@@ -144,6 +144,7 @@ impl PullCommand {
             Some(self.plugin_parts(&config)?)
         };
         let store = self.evidence.open(checkpoint.evidence)?;
+        let run_summary = store.as_ref().map(|s| s.borrow().start_run("pull"));
         let mut output = self.open_output(&checkpoint)?;
         if let Some(store) = &store {
             output = Box::new(EvidenceSink::new(
@@ -208,9 +209,11 @@ impl PullCommand {
         let resume = Resume { state, checkpoint };
         let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
         poller.run(self.once)?;
-        if let Some(store) = store {
+        if let (Some(store), Some(run)) = (store, run_summary) {
             // The final state is saved: its whole store can be signed.
-            store.borrow_mut().checkpoint()?;
+            store
+                .borrow_mut()
+                .finish_run(health.lock().run_summary(run))?;
         }
         Ok(if health.lock().dead_lettered > 0 {
             Outcome::Partial

@@ -14,6 +14,7 @@ use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::evidence::runs::RunSummary;
 use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::keys::{self, KeySource, Secret};
 use crate::output::{Durable, IO_BUFFER_BYTES};
@@ -159,6 +160,7 @@ impl RunCommand {
             _ => None,
         };
         let store = self.evidence.open(None)?;
+        let run_summary = store.as_ref().map(|s| s.borrow().start_run("run"));
         let mut output = self.open_output()?;
         if let Some(store) = &store {
             output = Box::new(EvidenceSink::new(
@@ -191,9 +193,16 @@ impl RunCommand {
         if let (Some(path), Some(bytes)) = (&self.state, state) {
             crate::state_file::save(path, &bytes)?;
         }
-        if let Some(store) = store {
-            // The end-of-run checkpoint, once the output is durable.
-            store.borrow_mut().checkpoint()?;
+        if let (Some(store), Some(run)) = (store, run_summary) {
+            // The end-of-run checkpoint, once the output is durable, and
+            // the run's signed figures.
+            store.borrow_mut().finish_run(RunSummary {
+                read: summary.read,
+                emitted: summary.emitted,
+                dead_lettered: summary.dead_lettered,
+                filtered: summary.filtered,
+                ..run
+            })?;
         }
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {

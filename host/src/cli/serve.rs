@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
+use super::evidence::EvidenceArgs;
 use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
@@ -108,6 +109,12 @@ pub struct ServeCommand {
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    /// Evidence store options: the events the downstream took are appended
+    /// and synced before the agent is answered 200; a checkpoint is signed
+    /// every N events, every T seconds and when the hop has drained.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 impl ServeCommand {
@@ -208,6 +215,10 @@ impl ServeCommand {
         let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let limits = self.sandbox.limits();
         let dead_letter = self.dead_letter.clone();
+        // Opened (and recovered) before the hop listens: a wrong key or a
+        // damaged store stops it at start.
+        let evidence = self.evidence.open_for_serve()?;
+        let run = evidence.as_ref().map(|s| s.start_run("serve"));
         let batch = BatchLimits {
             max_records: 1000,
             max_bytes: 1 << 20,
@@ -245,6 +256,8 @@ impl ServeCommand {
                     events,
                     forwarder,
                     shared,
+                    evidence,
+                    run,
                 };
                 worker.run(jobs)?;
                 runner.commit()

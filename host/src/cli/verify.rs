@@ -10,12 +10,15 @@ use clap::Args;
 
 use super::Outcome;
 use super::evidence::parse_verifier;
+use crate::evidence::consistency::{self, ConsistencyProof};
 use crate::evidence::layout;
 use crate::evidence::proof::{Proof, verify_proof};
 use crate::evidence::verify::{Failure, verify_store};
 
-/// Verify an evidence store (every record, leaf hash, Merkle root and
-/// checkpoint signature), or an inclusion proof offline.
+/// Verify an evidence store (every record, leaf hash, Merkle root,
+/// checkpoint signature and the consistency between successive
+/// checkpoints), or an inclusion proof, a consistency proof or a report
+/// offline.
 ///
 /// Exit codes: 0 verified; 1 verified up to the newest checkpoint, but
 /// events after it are covered by no checkpoint (a crash before the
@@ -25,7 +28,7 @@ use crate::evidence::verify::{Failure, verify_store};
 #[derive(Debug, Args)]
 pub struct VerifyCommand {
     /// The evidence store directory.
-    #[arg(value_name = "DIR", required_unless_present_any = ["proof", "report"])]
+    #[arg(value_name = "DIR", required_unless_present_any = ["proof", "report", "consistency_proof"])]
     pub dir: Option<PathBuf>,
 
     /// The verifier key (`name+id+base64`, or a file holding it). Default,
@@ -38,6 +41,12 @@ pub struct VerifyCommand {
     /// alone, without the store.
     #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "dir")]
     pub proof: Option<PathBuf>,
+
+    /// Verify this consistency proof (from `claude-audit prove
+    /// --consistency`) with --key alone, without the store.
+    #[arg(long, value_name = "FILE", requires = "key",
+          conflicts_with_all = ["dir", "proof", "report"])]
+    pub consistency_proof: Option<PathBuf>,
 
     /// Verify the report in this directory (report.json and
     /// report.json.sig) with --key: its signature, its checkpoint, and the
@@ -87,6 +96,9 @@ impl VerifyCommand {
         if let Some(dir) = &self.report {
             return self.report(dir);
         }
+        if let Some(path) = &self.consistency_proof {
+            return self.consistency_proof(path);
+        }
         let Some(dir) = &self.dir else {
             bail!("give an evidence directory or --proof FILE");
         };
@@ -124,8 +136,9 @@ impl VerifyCommand {
         if verified.uncovered_tail > 0 {
             eprintln!(
                 "claude-audit: verify: {} events after the newest checkpoint (size {size}) are \
-                 covered by no checkpoint: a crash before the checkpoint (the next run drops \
-                 them and writes them again), or a removed checkpoint (compare with a \
+                 covered by no checkpoint: a crash before the checkpoint (the next run or pull \
+                 drops them and writes them again; the next serve keeps them and signs them), or \
+                 a removed checkpoint (compare with a \
                  checkpoint kept elsewhere)",
                 verified.uncovered_tail
             );
@@ -163,6 +176,25 @@ impl VerifyCommand {
             report.checkpoint.size,
             key.label(),
             report.sample.events.len()
+        );
+        Ok(Outcome::Clean)
+    }
+
+    fn consistency_proof(&self, path: &Path) -> Result<Outcome> {
+        let key = parse_verifier(self.key.as_deref().unwrap_or_default())?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading proof {}", path.display()))?;
+        let proof: ConsistencyProof = serde_json::from_str(&text)
+            .map_err(|e| ProofRejected(format!("{} is not a proof: {e}", path.display())))?;
+        let (old, new) =
+            consistency::verify(&proof, &key).map_err(|e| ProofRejected(format!("{e:#}")))?;
+        println!(
+            "consistency proof verified: the tree of {} events extends the tree of {} events \
+             (log {}, both checkpoints signed by {})",
+            new.size,
+            old.size,
+            new.origin,
+            key.label()
         );
         Ok(Outcome::Clean)
     }

@@ -9,6 +9,7 @@
 //! tests check the RFC 6962 test vectors of the Certificate Transparency
 //! reference implementation and an independent recursive definition.
 
+use anyhow::{Context, Result, ensure};
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 hash.
@@ -40,6 +41,31 @@ pub fn empty_root() -> Hash {
 fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
+}
+
+/// Every level above `bottom` (pairs hashed), `bottom` first.
+fn build_levels(bottom: Vec<Hash>) -> Vec<Vec<Hash>> {
+    let mut levels = vec![bottom];
+    while levels.last().is_some_and(|l| l.len() >= 2) {
+        let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+        let up = below
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+        levels.push(up);
+    }
+    levels
+}
+
+/// The root of a perfect subtree (a power-of-two number of leaves).
+fn perfect_root(mut hashes: Vec<Hash>) -> Hash {
+    while hashes.len() > 1 {
+        hashes = hashes
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    hashes.first().copied().unwrap_or_else(empty_root)
 }
 
 /// The roots of the perfect subtrees that make up a tree grown leaf by
@@ -84,122 +110,163 @@ impl CompactRange {
     }
 }
 
-/// A whole tree over leaf hashes held in memory (every level), for making
-/// proofs: O(n) memory, O(log² n) per subtree hash.
+/// Where a [`Tree`] reads the leaf hashes it does not hold (the store's
+/// per-segment index files).
+pub trait LeafSource {
+    /// The leaf hashes `[start, end)`.
+    fn read(&self, start: u64, end: u64) -> Result<Vec<Hash>>;
+}
+
+/// A tree for making proofs. [`Tree::new`] holds every level in memory;
+/// [`Tree::over`] holds only the levels from [`Tree::LOW`] up (64 bytes
+/// per 2^LOW leaves) and reads the leaf hashes below from a
+/// [`LeafSource`] when a proof needs them (at most 2^LOW per subtree), so
+/// that proofs over a store of any size take little memory.
 pub struct Tree {
     /// `levels[k][i]` is the hash of the perfect subtree of leaves
-    /// `[i << k, (i + 1) << k)`.
+    /// `[i << (low + k), (i + 1) << (low + k))`.
     levels: Vec<Vec<Hash>>,
+    low: u32,
+    size: u64,
+    source: Option<Box<dyn LeafSource>>,
 }
 
 impl Tree {
-    /// The tree over `leaves` (leaf hashes).
+    /// The lowest level [`Tree::over`] keeps: subtrees of 1024 leaves.
+    pub const LOW: u32 = 10;
+
+    /// The tree over `leaves` (leaf hashes), all in memory (the reference
+    /// the tests compare [`Tree::over`] with).
+    #[cfg(test)]
     pub fn new(leaves: Vec<Hash>) -> Self {
-        let mut levels = vec![leaves];
-        while levels.last().is_some_and(|l| l.len() >= 2) {
-            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let up = below
-                .chunks_exact(2)
-                .map(|pair| node_hash(&pair[0], &pair[1]))
-                .collect();
-            levels.push(up);
+        let size = leaves.len() as u64;
+        Self {
+            levels: build_levels(leaves),
+            low: 0,
+            size,
+            source: None,
         }
-        Self { levels }
+    }
+
+    /// The tree over the first `size` leaves of `source`, read once in
+    /// chunks of 2^LOW leaves.
+    pub fn over(source: Box<dyn LeafSource>, size: u64) -> Result<Self> {
+        let chunk = 1u64 << Self::LOW;
+        let mut bottom = Vec::with_capacity((size / chunk) as usize);
+        for start in (0..size / chunk).map(|i| i * chunk) {
+            bottom.push(perfect_root(source.read(start, start + chunk)?));
+        }
+        Ok(Self {
+            levels: build_levels(bottom),
+            low: Self::LOW,
+            size,
+            source: Some(source),
+        })
     }
 
     /// Leaves in the tree.
     pub fn size(&self) -> u64 {
-        self.levels[0].len() as u64
+        self.size
     }
 
     /// The hash of leaf `index`.
-    pub fn leaf(&self, index: u64) -> Hash {
-        self.levels[0][index as usize]
+    pub fn leaf(&self, index: u64) -> Result<Hash> {
+        self.range_hash(index, index + 1)
     }
 
     /// `MTH(D[start:end])`, for a range the RFC recursion visits.
-    fn range_hash(&self, start: u64, end: u64) -> Hash {
+    fn range_hash(&self, start: u64, end: u64) -> Result<Hash> {
         let n = end - start;
         match n {
-            0 => empty_root(),
+            0 => Ok(empty_root()),
             _ if n.is_power_of_two() && start.is_multiple_of(n) => {
-                self.levels[n.trailing_zeros() as usize][(start / n) as usize]
+                let level = n.trailing_zeros();
+                match level.checked_sub(self.low) {
+                    Some(k) => Ok(self.levels[k as usize][(start / n) as usize]),
+                    None => {
+                        let source = self.source.as_ref().context("a tree without leaves")?;
+                        Ok(perfect_root(source.read(start, end)?))
+                    }
+                }
             }
             _ => {
                 let k = split_point(n);
-                node_hash(
-                    &self.range_hash(start, start + k),
-                    &self.range_hash(start + k, end),
-                )
+                Ok(node_hash(
+                    &self.range_hash(start, start + k)?,
+                    &self.range_hash(start + k, end)?,
+                ))
             }
         }
     }
 
     /// The root of the first `size` leaves.
-    pub fn root(&self, size: u64) -> Hash {
+    pub fn root(&self, size: u64) -> Result<Hash> {
         self.range_hash(0, size)
     }
 
     /// RFC 9162 §2.1.3.1 `PATH(index, D[0:size])`.
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Vec<Hash> {
-        assert!(
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        ensure!(
             index < size && size <= self.size(),
-            "index or size out of range"
+            "leaf {index} of a tree of {size} is out of range"
         );
         let mut path = Vec::new();
-        self.path(index, 0, size, &mut path);
-        path
+        self.path(index, 0, size, &mut path)?;
+        Ok(path)
     }
 
-    fn path(&self, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
+    fn path(&self, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) -> Result<()> {
         let n = end - start;
         if n <= 1 {
-            return;
+            return Ok(());
         }
         let k = split_point(n);
         if m < k {
-            self.path(m, start, start + k, out);
-            out.push(self.range_hash(start + k, end));
+            self.path(m, start, start + k, out)?;
+            out.push(self.range_hash(start + k, end)?);
         } else {
-            self.path(m - k, start + k, end, out);
-            out.push(self.range_hash(start, start + k));
+            self.path(m - k, start + k, end, out)?;
+            out.push(self.range_hash(start, start + k)?);
         }
+        Ok(())
     }
 
     /// RFC 9162 §2.1.4.1 `PROOF(old, D[0:new])`, for `0 < old <= new`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "verify recomputes every checkpoint root instead; kept, tested, for `prove --consistency`"
-        )
-    )]
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Vec<Hash> {
-        assert!(
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        ensure!(
             0 < old && old <= new && new <= self.size(),
-            "sizes out of range"
+            "no consistency proof from {old} to {new} leaves in a tree of {}",
+            self.size()
         );
         let mut proof = Vec::new();
-        self.subproof(old, 0, new, true, &mut proof);
-        proof
+        self.subproof(old, 0, new, true, &mut proof)?;
+        Ok(proof)
     }
 
-    fn subproof(&self, m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Hash>) {
+    fn subproof(
+        &self,
+        m: u64,
+        start: u64,
+        end: u64,
+        whole: bool,
+        out: &mut Vec<Hash>,
+    ) -> Result<()> {
         let n = end - start;
         if m == n {
             if !whole {
-                out.push(self.range_hash(start, end));
+                out.push(self.range_hash(start, end)?);
             }
-            return;
+            return Ok(());
         }
         let k = split_point(n);
         if m <= k {
-            self.subproof(m, start, start + k, whole, out);
-            out.push(self.range_hash(start + k, end));
+            self.subproof(m, start, start + k, whole, out)?;
+            out.push(self.range_hash(start + k, end)?);
         } else {
-            self.subproof(m - k, start + k, end, false, out);
-            out.push(self.range_hash(start, start + k));
+            self.subproof(m - k, start + k, end, false, out)?;
+            out.push(self.range_hash(start, start + k)?);
         }
+        Ok(())
     }
 }
 
@@ -232,13 +299,6 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
 
 /// RFC 9162 §2.1.4.2: does `proof` show that the tree of `old` leaves
 /// (root `old_root`) is a prefix of the tree of `new` leaves (`new_root`)?
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the offline check of `prove --consistency` proofs (not yet a command)"
-    )
-)]
 pub fn verify_consistency(
     old: u64,
     new: u64,
@@ -347,7 +407,7 @@ mod tests {
         for (i, h) in hashes.iter().enumerate() {
             range.push(*h);
             assert_eq!(hex::encode(range.root()), ROOTS[i], "size {}", i + 1);
-            assert_eq!(hex::encode(tree.root(i as u64 + 1)), ROOTS[i]);
+            assert_eq!(hex::encode(tree.root(i as u64 + 1).unwrap()), ROOTS[i]);
         }
     }
 
@@ -361,7 +421,7 @@ mod tests {
             range.push(hashes[n - 1]);
             let expected = reference_root(&data[..n]);
             assert_eq!(range.root(), expected, "streaming, size {n}");
-            assert_eq!(tree.root(n as u64), expected, "tree, size {n}");
+            assert_eq!(tree.root(n as u64).unwrap(), expected, "tree, size {n}");
         }
     }
 
@@ -370,12 +430,12 @@ mod tests {
         let data = leaves(37);
         let tree = Tree::new(data.iter().map(|l| leaf_hash(l)).collect());
         for size in 1..=37u64 {
-            let root = tree.root(size);
+            let root = tree.root(size).unwrap();
             for index in 0..size {
-                let path = tree.inclusion_proof(index, size);
-                let leaf = tree.leaf(index);
+                let path = tree.inclusion_proof(index, size).unwrap();
+                let leaf = tree.leaf(index).unwrap();
                 assert!(verify_inclusion(index, size, &leaf, &path, &root));
-                let other = tree.leaf((index + 1) % size);
+                let other = tree.leaf((index + 1) % size).unwrap();
                 if size > 1 {
                     assert!(!verify_inclusion(index, size, &other, &path, &root));
                     let wrong = (index + 1) % size;
@@ -391,8 +451,8 @@ mod tests {
         let tree = Tree::new(data.iter().map(|l| leaf_hash(l)).collect());
         for new in 1..=33u64 {
             for old in 1..=new {
-                let proof = tree.consistency_proof(old, new);
-                let (a, b) = (tree.root(old), tree.root(new));
+                let proof = tree.consistency_proof(old, new).unwrap();
+                let (a, b) = (tree.root(old).unwrap(), tree.root(new).unwrap());
                 assert!(verify_consistency(old, new, &a, &b, &proof), "{old}->{new}");
                 if old < new {
                     assert!(!verify_consistency(old, new, &b, &b, &proof));
@@ -411,6 +471,7 @@ mod tests {
         let tree = Tree::new(LEAVES.iter().map(|l| leaf_hash(l)).collect());
         let proof: Vec<String> = tree
             .consistency_proof(2, 5)
+            .unwrap()
             .iter()
             .map(hex::encode)
             .collect();
@@ -428,7 +489,12 @@ mod tests {
     #[test]
     fn rfc6962_inclusion_vector() {
         let tree = Tree::new(LEAVES.iter().map(|l| leaf_hash(l)).collect());
-        let path: Vec<String> = tree.inclusion_proof(0, 8).iter().map(hex::encode).collect();
+        let path: Vec<String> = tree
+            .inclusion_proof(0, 8)
+            .unwrap()
+            .iter()
+            .map(hex::encode)
+            .collect();
         assert_eq!(
             path,
             [
@@ -437,5 +503,36 @@ mod tests {
                 "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
             ]
         );
+    }
+
+    /// Leaves from memory, as the store's index files would give them.
+    struct Memory(Vec<Hash>);
+
+    impl LeafSource for Memory {
+        fn read(&self, start: u64, end: u64) -> Result<Vec<Hash>> {
+            Ok(self.0[start as usize..end as usize].to_vec())
+        }
+    }
+
+    #[test]
+    fn a_tree_reading_its_low_levels_gives_the_same_roots_and_proofs() {
+        let leaves: Vec<Hash> = (0u32..2600).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let whole = Tree::new(leaves.clone());
+        for size in [1, 1023, 1024, 1025, 2048, 2600] {
+            let over = Tree::over(Box::new(Memory(leaves.clone())), size).unwrap();
+            assert_eq!(over.root(size).unwrap(), whole.root(size).unwrap());
+            for index in [0, size / 2, size - 1] {
+                assert_eq!(
+                    over.inclusion_proof(index, size).unwrap(),
+                    whole.inclusion_proof(index, size).unwrap()
+                );
+            }
+            for old in [1, size / 3 + 1, size] {
+                assert_eq!(
+                    over.consistency_proof(old, size).unwrap(),
+                    whole.consistency_proof(old, size).unwrap()
+                );
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::layout;
+use super::leaves;
 use super::merkle::{self, Hash, Tree};
 use super::note::VerifierKey;
 use super::verify::event_id;
@@ -64,26 +65,9 @@ impl Prover {
             .with_context(|| format!("reading {}", path.display()))?;
         let checkpoint =
             Checkpoint::open(&note, key).with_context(|| format!("checking {}", path.display()))?;
-        let mut leaves = Vec::with_capacity(checkpoint.size as usize);
-        for segment in layout::segments(dir)? {
-            let index = std::fs::read(&segment.index)
-                .with_context(|| format!("reading {}", segment.index.display()))?;
-            leaves.extend(
-                index
-                    .chunks_exact(32)
-                    .map(|c| Hash::try_from(c).unwrap_or_default()),
-            );
-        }
+        let tree = leaves::tree(dir, checkpoint.size)?;
         ensure!(
-            leaves.len() as u64 >= checkpoint.size,
-            "the store holds {} events, its checkpoint {}: run `claude-audit verify`",
-            leaves.len(),
-            checkpoint.size
-        );
-        leaves.truncate(checkpoint.size as usize);
-        let tree = Tree::new(leaves);
-        ensure!(
-            tree.root(checkpoint.size) == checkpoint.root,
+            tree.root(checkpoint.size)? == checkpoint.root,
             "the store's leaf hashes do not match its checkpoint: run `claude-audit verify`"
         );
         Ok(Self {
@@ -112,7 +96,7 @@ impl Prover {
         );
         let leaf = merkle::leaf_hash(line);
         ensure!(
-            leaf == self.tree.leaf(index),
+            leaf == self.tree.leaf(index)?,
             "the record at leaf {index} does not match its leaf hash: run `claude-audit verify`"
         );
         let event = String::from_utf8(line.to_vec()).context("the record is not UTF-8")?;
@@ -125,7 +109,7 @@ impl Prover {
             leaf_hash: B64.encode(leaf),
             audit_path: self
                 .tree
-                .inclusion_proof(index, self.checkpoint.size)
+                .inclusion_proof(index, self.checkpoint.size)?
                 .iter()
                 .map(|h| B64.encode(h))
                 .collect(),
@@ -175,16 +159,7 @@ pub fn verify_proof(proof: &Proof, key: &VerifierKey) -> Result<Checkpoint> {
         "event_id {:?} is not the event's",
         proof.event_id
     );
-    let path = proof
-        .audit_path
-        .iter()
-        .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|b| Hash::try_from(b).ok())
-                .context("an audit path entry is not the base64 of 32 bytes")
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let path = decode_hashes(&proof.audit_path, "an audit path entry")?;
     ensure!(
         merkle::verify_inclusion(
             proof.leaf_index,
@@ -197,4 +172,16 @@ pub fn verify_proof(proof: &Proof, key: &VerifierKey) -> Result<Checkpoint> {
         proof.leaf_index
     );
     Ok(checkpoint)
+}
+
+/// Base64 hashes of a proof, decoded; `what` names an entry in errors.
+pub fn decode_hashes(list: &[String], what: &str) -> Result<Vec<Hash>> {
+    list.iter()
+        .map(|h| {
+            B64.decode(h)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+                .with_context(|| format!("{what} is not the base64 of 32 bytes"))
+        })
+        .collect()
 }

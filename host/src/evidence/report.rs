@@ -23,6 +23,7 @@ use super::merkle::{self, Hash};
 use super::note::{SignerKey, VerifierKey};
 use super::proof::Prover;
 use super::retention;
+use super::runs::{self, RunFigures};
 use crate::pull::time::{Nanos, format_rfc3339, parse_rfc3339};
 
 /// The report format's name and version.
@@ -177,6 +178,11 @@ pub struct Completeness {
     pub events_after_checkpoint: u64,
     /// Events with an unreadable timestamp (counted, not dated).
     pub undated_events: u64,
+    /// From the signed run summaries of the runs that appended the
+    /// reported events: dead letters, filtered records, poller retries,
+    /// rate limiting and time-to-ingest ([`super::runs`]).
+    #[serde(default)]
+    pub runs: RunFigures,
 }
 
 /// One sampled event with its inclusion proof.
@@ -275,6 +281,8 @@ struct Gather {
     /// Earliest and latest event in the period: `(time, as written)`.
     first: Option<(Nanos, String)>,
     last: Option<(Nanos, String)>,
+    /// Smallest and largest leaf of a reported event.
+    leaves: Option<(u64, u64)>,
 }
 
 impl Gather {
@@ -298,6 +306,8 @@ impl Gather {
         }
         self.count(&e, t);
         self.sample(leaf, line);
+        let (lo, hi) = self.leaves.unwrap_or((leaf, leaf));
+        self.leaves = Some((lo.min(leaf), hi.max(leaf)));
         Ok(())
     }
 
@@ -440,6 +450,7 @@ pub fn build(dir: &Path, key: &VerifierKey, request: ReportRequest) -> Result<Re
         days_with_events: BTreeSet::new(),
         first: None,
         last: None,
+        leaves: None,
         report: Report::default(),
         request,
     };
@@ -466,7 +477,10 @@ pub fn build(dir: &Path, key: &VerifierKey, request: ReportRequest) -> Result<Re
         ("from".to_owned(), format_rfc3339(g.request.from)),
         ("to".to_owned(), format_rfc3339(g.request.to)),
     ];
+    let leaves = g.leaves;
     let mut report = g.finish(&prover)?;
+    let records = retention::load_records(dir, key).context("reading the store's records")?;
+    report.completeness.runs = runs::figures(&records, leaves);
     report.format = FORMAT.to_owned();
     report.generated_at = format_rfc3339(crate::pull::time::now());
     report.framework = report_framework(prefix);

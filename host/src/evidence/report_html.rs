@@ -197,6 +197,7 @@ pub fn render(report: &Report) -> String {
     for [a, b] in &k.days_without_events {
         let _ = write!(o, "<li>{} to {}</li>", esc(a), esc(b));
     }
+    runs_section(&mut o, &k.runs);
     let s = &report.sample;
     let _ = write!(
         o,
@@ -219,4 +220,43 @@ pub fn render(report: &Report) -> String {
     }
     o.push_str("</table></body></html>\n");
     o
+}
+
+/// The run summaries' figures (dead letters, poller, time-to-ingest).
+fn runs_section(o: &mut String, r: &crate::evidence::runs::RunFigures) {
+    let runs: Vec<String> = r.runs.iter().map(|(c, n)| format!("{n} {c}")).collect();
+    let _ = write!(
+        o,
+        "</ul><h3>Runs that wrote these events (signed run summaries)</h3><p>Runs: {}; records \
+         read {}, events emitted {}, dead-lettered {}, filtered by policy {}; {} leaves covered \
+         by no run summary.</p>",
+        esc(&runs.join(", ")),
+        r.read,
+        r.emitted,
+        r.dead_lettered,
+        r.filtered,
+        r.leaves_without_summary
+    );
+    if let Some(p) = &r.poller {
+        let t = &p.time_to_ingest_seconds;
+        let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let _ = write!(
+            o,
+            "<p>Poller: {} requests, {} retries, {} rate limited (429), {:.1} s waited before \
+             retries, {} duplicates dropped. Time to ingest (s) over {} activities: p50 {}, p90 \
+             {}, p99 {}, max {}.</p><ul>",
+            p.requests,
+            p.retries,
+            p.rate_limited,
+            p.retry_wait_seconds,
+            p.duplicates_dropped,
+            t.count,
+            f(t.p50),
+            f(t.p90),
+            f(t.p99),
+            f(t.max)
+        );
+    } else {
+        o.push_str("<ul>");
+    }
 }

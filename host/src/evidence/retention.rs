@@ -12,7 +12,7 @@
 //! `legal_hold_placed` (`hold_id`, `event_ids`, `user_id`,
 //! `organization_id`, `reason`), `legal_hold_lifted` (`hold_id`, `reason`),
 //! `retention_applied` (`now`, `policy`, `removed`: `[leaf, event_id]`
-//! pairs, `kept_by_hold`). The removal record is written *before* the
+//! pairs, `kept_by_hold`); `run_summary` ([`super::runs::RunSummary`]). The removal record is written *before* the
 //! segments are rewritten, so a tombstone without a signed record is
 //! tampering, and a crash in between leaves records that a second `apply`
 //! completes.
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::layout;
 use super::merkle::{self, Hash};
 use super::note::{SignerKey, VerifierKey};
+use super::runs::RunSummary;
 use crate::pull::time::{Nanos, format_rfc3339, parse_rfc3339};
 
 /// Directory of records.
@@ -95,6 +96,8 @@ pub enum Record {
         /// When.
         at: String,
     },
+    /// A command that wrote to the store finished ([`super::runs`]).
+    RunSummary(RunSummary),
 }
 
 /// Every record of `dir`, checked with `key`, in order.
@@ -171,7 +174,7 @@ fn active_holds(records: &[Record]) -> Vec<&Record> {
             Record::LegalHoldLifted { hold_id, .. } => {
                 holds.remove(hold_id.as_str());
             }
-            Record::RetentionApplied { .. } => {}
+            Record::RetentionApplied { .. } | Record::RunSummary(_) => {}
         }
     }
     holds.into_values().collect()
@@ -358,7 +361,9 @@ pub fn hold(dir: &Path, key: &SignerKey, record: Record) -> Result<()> {
                 .any(|h| matches!(h, Record::LegalHoldPlaced { hold_id: id, .. } if id == hold_id)),
             "no legal hold {hold_id:?} is in force"
         ),
-        Record::RetentionApplied { .. } => bail!("not a legal hold record"),
+        Record::RetentionApplied { .. } | Record::RunSummary(_) => {
+            bail!("not a legal hold record")
+        }
     }
     append_record(dir, key, &record)
 }

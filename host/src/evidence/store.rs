@@ -21,6 +21,9 @@ use super::checkpoint::Checkpoint;
 use super::layout::{self, Segment};
 use super::merkle::{self, CompactRange, Hash};
 use super::note::SignerKey;
+use super::retention::{self, Record};
+use super::runs::RunSummary;
+use crate::pull::time::{format_rfc3339, now};
 
 /// When checkpoints are made and segments rolled.
 #[derive(Debug, Clone, Copy)]
@@ -95,12 +98,15 @@ impl Store {
         let target = resume_to.unwrap_or(checkpoint.size);
         ensure!(
             target >= checkpoint.size,
-            "evidence store {}: the pull state covers {target} events, but the store's last \
-             checkpoint covers {}: the state file is older than the store",
+            "evidence store {}: the pull state (or, for serve, the events whole on disk) covers \
+             {target} events, but the store's last checkpoint covers {}: the state file is older \
+             than the store, or events were removed: run `claude-audit verify`",
             dir.display(),
             checkpoint.size
         );
         let (range, current) = resume(dir, &checkpoint, target)?;
+        // Events recovered past the checkpoint (serve) are due in T.
+        let uncovered_since = (range.size() > checkpoint.size).then(Instant::now);
         let mut store = Self {
             dir: dir.to_owned(),
             key,
@@ -108,7 +114,7 @@ impl Store {
             range,
             current,
             last_checkpoint: (seq, checkpoint.size),
-            uncovered_since: None,
+            uncovered_since,
             new_files: false,
             _lock: lock,
         };
@@ -143,6 +149,20 @@ impl Store {
         seg.bytes += line.len() as u64 + 1;
         self.range.push(hash);
         self.uncovered_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Append every line of `ndjson` (newline-terminated lines, as `serve`
+    /// forwarded them), signing a checkpoint whenever one falls due, so
+    /// that checkpoints fall every N events exactly, whatever the request
+    /// size.
+    pub fn append_ndjson(&mut self, ndjson: &[u8]) -> Result<()> {
+        for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            self.append(line)?;
+            if self.checkpoint_due() {
+                self.checkpoint()?;
+            }
+        }
         Ok(())
     }
 
@@ -206,6 +226,26 @@ impl Store {
             self.uncovered_since = None;
         }
         Ok(())
+    }
+
+    /// Sign a checkpoint of the whole store, then append the signed
+    /// summary of the run that wrote `summary.leaves_from..` (its
+    /// `leaves_to` and `finished` are filled in here).
+    pub fn finish_run(&mut self, mut summary: RunSummary) -> Result<()> {
+        self.checkpoint()?;
+        summary.leaves_to = self.size();
+        summary.finished = format_rfc3339(now());
+        retention::append_record(&self.dir, &self.key, &Record::RunSummary(summary))
+    }
+
+    /// The start of a run's summary: the command, now, the current size.
+    pub fn start_run(&self, command: &str) -> RunSummary {
+        RunSummary {
+            command: command.to_owned(),
+            started: format_rfc3339(now()),
+            leaves_from: self.size(),
+            ..RunSummary::default()
+        }
     }
 
     /// Close the current segment (synced) and start a new one at the

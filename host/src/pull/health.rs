@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 use super::time::{self, Nanos};
+use crate::evidence::runs::{LagHistogram, PollerFigures, RunSummary};
 
 /// Counters since start, and lag figures.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -55,6 +56,12 @@ pub struct Health {
     pub last_request_id: Option<String>,
     /// `created_at` of the newest committed activity.
     pub high_water: Option<String>,
+    /// Seconds waited before retries (for the evidence run summary).
+    #[serde(skip)]
+    pub retry_wait_seconds: f64,
+    /// Time-to-ingest distribution (for the evidence run summary).
+    #[serde(skip)]
+    pub time_to_ingest: LagHistogram,
 }
 
 impl Health {
@@ -66,6 +73,26 @@ impl Health {
             self.ingest_lag_seconds_max =
                 Some(self.ingest_lag_seconds_max.map_or(lag, |m| m.max(lag)));
             self.ingest_lag_seconds_sum += lag;
+            self.time_to_ingest.record(lag);
+        }
+    }
+
+    /// `run` completed with this poller's figures, for the evidence store.
+    pub fn run_summary(&self, run: RunSummary) -> RunSummary {
+        RunSummary {
+            read: self.activities,
+            emitted: self.emitted,
+            dead_lettered: self.dead_lettered,
+            filtered: self.filtered,
+            poller: Some(PollerFigures {
+                requests: self.requests,
+                retries: self.retries,
+                rate_limited: self.rate_limited,
+                retry_wait_seconds: self.retry_wait_seconds,
+                duplicates_dropped: self.duplicates_dropped,
+                time_to_ingest: self.time_to_ingest.clone(),
+            }),
+            ..run
         }
     }
 

@@ -371,6 +371,7 @@ impl<'s> Poller<'s> {
                 let mut h = self.health.lock();
                 h.retries += 1;
                 h.rate_limited += u64::from(rate_limited);
+                h.retry_wait_seconds += wait.as_secs_f64();
             }
             eprintln!(
                 "claude-audit: pull: {reason}; retry {attempt}/{} in {:.1}s",

@@ -25,6 +25,8 @@ use super::forward::{ForwardError, Forwarder};
 use super::readers::Shared;
 use super::stats::ServeStats;
 use super::{Accepted, Job, busy, error, json_response};
+use crate::evidence::runs::RunSummary;
+use crate::evidence::store::Store;
 use crate::runner::Runner;
 
 /// How often an idle worker checks for a shutdown.
@@ -41,6 +43,11 @@ pub struct Worker<'r, 's> {
     pub forwarder: Forwarder,
     /// State shared with the readers.
     pub shared: Arc<Shared>,
+    /// The evidence store (`--evidence`): the forwarded events are
+    /// appended and synced before the agent hears `200`.
+    pub evidence: Option<Store>,
+    /// This hop's run summary, started when the store was opened.
+    pub run: Option<RunSummary>,
 }
 
 impl Worker<'_, '_> {
@@ -50,7 +57,7 @@ impl Worker<'_, '_> {
             match jobs.recv_timeout(POLL) {
                 Ok(job) => self.handle(job)?,
                 Err(RecvTimeoutError::Timeout) if self.drained() => break,
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => self.checkpoint_if_due()?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
@@ -59,6 +66,38 @@ impl Worker<'_, '_> {
         while let Ok(job) = jobs.try_recv() {
             self.handle(job)?;
         }
+        self.final_checkpoint()
+    }
+
+    /// A checkpoint every N events or T seconds, also when no request
+    /// comes.
+    fn checkpoint_if_due(&mut self) -> Result<()> {
+        match &mut self.evidence {
+            Some(store) if store.checkpoint_due() => store.checkpoint(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The checkpoint of a drained hop: covers every event it forwarded.
+    fn final_checkpoint(&mut self) -> Result<()> {
+        let Some(store) = &mut self.evidence else {
+            return Ok(());
+        };
+        let stats = &self.shared.stats;
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let run = self.run.take().unwrap_or_default();
+        store.finish_run(RunSummary {
+            read: count(&stats.records),
+            emitted: count(&stats.forwarded),
+            dead_lettered: count(&stats.dead_lettered),
+            filtered: count(&stats.filtered),
+            ..run
+        })?;
+        eprintln!(
+            "claude-audit: serve: evidence store holds {} events, all covered by a signed \
+             checkpoint",
+            store.size()
+        );
         Ok(())
     }
 
@@ -135,8 +174,10 @@ impl Worker<'_, '_> {
             }
         });
         let committed = match delivered {
-            // Dead letters are durable before the agent hears "200".
-            Ok(()) => self.runner.commit().map_err(ForwardError::Local),
+            // Evidence and dead letters are durable before the agent hears "200".
+            Ok(()) => store_evidence(&mut self.evidence, &events)
+                .and_then(|()| self.runner.commit())
+                .map_err(ForwardError::Local),
             Err(e) => {
                 self.runner.discard_dead_letters();
                 Err(e)
@@ -165,6 +206,16 @@ impl Worker<'_, '_> {
         add(&stats.dead_lettered, accepted.dead_lettered);
         add(&stats.filtered, accepted.filtered);
     }
+}
+
+/// Append the events the downstream took to the evidence store, durably.
+fn store_evidence(evidence: &mut Option<Store>, events: &[u8]) -> Result<()> {
+    let Some(store) = evidence else {
+        return Ok(());
+    };
+    store.append_ndjson(events)?;
+    store.sync()?;
+    Ok(())
 }
 
 /// The runner's output: events of the current request, counted into the
