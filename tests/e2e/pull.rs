@@ -13,21 +13,21 @@ use crate::fake_api::{FakeApi, Fault};
 use crate::util::{BIN, EXIT_DEAD_LETTERS, Sandbox, fixture, read_ndjson, stderr};
 
 /// The API key the tests use; it must never appear in any output.
-const KEY: &str = "sk-ant-api01-TEST-e2e-0123456789abcdefSECRET";
+pub(crate) const KEY: &str = "sk-ant-api01-TEST-e2e-0123456789abcdefSECRET";
 /// The environment variable the configuration names for it.
-const KEY_ENV: &str = "TEST_COMPLIANCE_KEY";
+pub(crate) const KEY_ENV: &str = "TEST_COMPLIANCE_KEY";
 /// Exit codes of `pull` (README): key/scope refused, request refused.
-const EXIT_KEY_REFUSED: i32 = 3;
+pub(crate) const EXIT_KEY_REFUSED: i32 = 3;
 const EXIT_REQUEST_REFUSED: i32 = 4;
 
 /// A scratch directory, a fake API and a `[pull]` configuration.
-struct Pull {
-    sandbox: Sandbox,
-    fake: FakeApi,
+pub(crate) struct Pull {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) fake: FakeApi,
 }
 
 impl Pull {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             sandbox: Sandbox::new(),
             fake: FakeApi::start(KEY),
@@ -67,7 +67,7 @@ impl Pull {
 
     /// `claude-audit pull` with the test key in the environment and the
     /// test HMAC key.
-    fn cmd(&self, extra_config: &str) -> Command {
+    pub(crate) fn cmd(&self, extra_config: &str) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.sandbox.dir.path())
             .env(KEY_ENV, KEY)
@@ -81,12 +81,12 @@ impl Pull {
         cmd
     }
 
-    fn output_path(&self) -> PathBuf {
+    pub(crate) fn output_path(&self) -> PathBuf {
         self.sandbox.path("events.ndjson")
     }
 
     /// `pull --once --output events.ndjson`, to completion.
-    fn once(&self, extra_config: &str) -> Output {
+    pub(crate) fn once(&self, extra_config: &str) -> Output {
         let out = self
             .cmd(extra_config)
             .arg("--once")
@@ -127,7 +127,7 @@ impl Pull {
         (child, err_path)
     }
 
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         read_ndjson(&std::fs::read(self.output_path()).unwrap_or_default())
     }
 }
@@ -140,7 +140,7 @@ fn fixture_ids() -> Vec<String> {
         .collect()
 }
 
-fn event_ids(events: &[Value]) -> Vec<String> {
+pub(crate) fn event_ids(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
@@ -182,7 +182,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn kill(mut child: Child) {
+pub(crate) fn kill(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -9,9 +9,11 @@
 //! - [`sink`]: how `run` and `pull` feed their output into a store;
 //! - [`verify`]: the store verifier; [`proof`]: inclusion proofs;
 //! - [`report`], [`report_html`]: signed audit reports;
-//! - [`retention`]: tombstones of events removed by retention.
+//! - [`retention`]: tombstones of events removed by retention;
+//! - [`content`]: what a report shows of a conversation-content event.
 
 pub mod checkpoint;
+pub mod content;
 pub mod layout;
 pub mod merkle;
 pub mod note;
