@@ -182,6 +182,37 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Start `spawn()` up to `rounds` times and kill -9 it at a random moment
+/// in `min + [0, spread)` milliseconds (xorshift, reproducible from the
+/// printed seed); stops early when a run finished first. Returns the kills.
+pub(crate) fn kill_sweep(
+    what: &str,
+    rounds: usize,
+    (min, spread): (u64, u64),
+    mut spawn: impl FnMut() -> Child,
+) -> usize {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("{what} kill -9 test seed {seed}");
+    let mut kills = 0;
+    for _ in 0..rounds {
+        let mut child = spawn();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(min + seed % spread));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        kill(child);
+        kills += 1;
+    }
+    kills
+}
+
 pub(crate) fn kill(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -723,33 +754,15 @@ fn kill_9_with_an_evidence_store_keeps_it_exactly_once() {
             .arg(&key)
             .args(["--checkpoint-every", "7"]);
     };
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("pull evidence kill -9 test seed {seed}");
-    let mut kills = 0;
-    for _ in 0..6 {
+    let kills = kill_sweep("pull evidence", 6, (300, 1500), || {
         let mut cmd = p.cmd(config);
         cmd.args(["--once", "--output"]).arg(p.output_path());
         evidence(&mut cmd);
-        let mut child = cmd
-            .stdout(Stdio::null())
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(300 + seed % 1500));
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        kills += 1;
-    }
+            .unwrap()
+    });
     let mut cmd = p.cmd(config);
     cmd.args(["--once", "--output"]).arg(p.output_path());
     evidence(&mut cmd);

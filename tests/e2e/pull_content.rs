@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fake_content::file_byte;
-use crate::pull::{EXIT_KEY_REFUSED, KEY, KEY_ENV, Pull, kill};
+use crate::pull::{EXIT_KEY_REFUSED, KEY, KEY_ENV, Pull, kill_sweep};
 use crate::util::{fixture, stderr};
 
 /// A marker in every message text: it must never reach the output.
@@ -279,32 +279,15 @@ fn kill_9_during_the_content_walk_loses_and_doubles_no_message() {
         s.budget = 1_000_000;
     }
     let config = content_config("", "[content]\nunkeyed_hash = true\n");
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("content kill -9 test seed {seed}");
-    let mut kills = 0;
-    for _ in 0..6 {
-        let mut child = p
-            .cmd(&config)
+    let kills = kill_sweep("content", 6, (400, 1200), || {
+        p.cmd(&config)
             .args(["--once", "--output"])
             .arg(p.output_path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(400 + seed % 1200));
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        kill(child);
-        kills += 1;
-    }
+            .unwrap()
+    });
     let out = p.once(&config);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(kills > 0, "no kill landed: the test proved nothing");
