@@ -165,7 +165,7 @@ fn assert_no_key(out: &Output) {
 }
 
 /// The last health line's counters.
-fn last_health(stderr: &str) -> Value {
+pub(crate) fn last_health(stderr: &str) -> Value {
     let line = stderr
         .lines()
         .rev()

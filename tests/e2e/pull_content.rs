@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fake_content::file_byte;
 use crate::pull::{EXIT_KEY_REFUSED, KEY, KEY_ENV, Pull, kill_sweep};
-use crate::util::{fixture, stderr};
+use crate::util::{fixture, repo_file, stderr};
 
 /// A marker in every message text: it must never reach the output.
 const CANARY: &str = "CANARY-TEXT";
@@ -108,6 +108,22 @@ fn assert_messages_exactly_once(p: &Pull, events: &[Value]) {
     }
 }
 
+/// Every content event validates against the canonical schema.
+fn assert_valid(events: &[Value]) {
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(repo_file("plugin/schema/audit-event.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for event in events {
+        let errors: Vec<String> = validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", event["event_id"]);
+    }
+}
+
 fn seed_chats(p: &Pull) {
     let mut s = p.fake.state();
     s.content
@@ -142,6 +158,7 @@ fn content_sync_emits_every_message_once_with_recomputed_hashes_and_no_text() {
     assert!(out.status.success(), "{}", stderr(&out));
     let events = content_events(&p);
     assert_messages_exactly_once(&p, &events);
+    assert_valid(&events);
     let raw = std::fs::read_to_string(p.output_path()).unwrap();
     assert!(
         !raw.contains(CANARY),
@@ -198,6 +215,15 @@ fn content_sync_emits_every_message_once_with_recomputed_hashes_and_no_text() {
             .iter()
             .any(|q| q.contains("after_id=chatcur_updated_at_"))
     );
+
+    let health = crate::pull::last_health(&stderr(&out));
+    let n = |k: &str| health[k].as_u64().unwrap();
+    assert_eq!(
+        n("activities") + n("content_records"),
+        n("emitted") + n("dead_lettered") + n("filtered") + n("duplicates_dropped"),
+        "{health}"
+    );
+    assert_eq!(n("content_records") as usize, events.len());
 
     // New messages in one chat: only they are emitted on the next run.
     p.fake

@@ -127,7 +127,11 @@ impl Poller<'_> {
                 self.fetch_with(&request, SCOPE_USER_DATA, json_body("a chat's messages"))?;
             let (ndjson, lines, newest, duplicates) =
                 self.message_records(config, chat, &page.chat_messages, last.as_deref())?;
-            self.health.lock().duplicates_dropped += duplicates;
+            {
+                let mut h = self.health.lock();
+                h.duplicates_dropped += duplicates;
+                h.content_records += duplicates;
+            }
             let source = format!("compliance-api chat {id} messages");
             self.write_committed(&source, &ndjson, lines)?;
             if newest.is_some() {
@@ -275,6 +279,7 @@ impl Poller<'_> {
         let counts = self.sink.write(source, ndjson, lines)?;
         self.sink.commit()?;
         let mut h = self.health.lock();
+        h.content_records += lines;
         h.emitted += counts.emitted;
         h.dead_lettered += counts.dead_lettered;
         h.filtered += counts.filtered;
