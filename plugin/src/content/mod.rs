@@ -32,6 +32,16 @@ use input::{ContentRecord, UserRef, attachment_id};
 /// The `source.name` of content events.
 pub const SOURCE_NAME: &str = "anthropic.compliance_api.content";
 
+/// The event types content records produce (the control matrix may name
+/// them beside the Activity Feed's types).
+pub const EVENT_TYPES: [&str; 5] = [
+    "claude_chat_message",
+    "claude_chat_soft_deleted",
+    "claude_artifact_version",
+    "claude_chat_file",
+    "claude_project_document",
+];
+
 /// Which side of the conversation a text is on: it decides whether its
 /// keyed hash is the `prompt_hash` or the `response_hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

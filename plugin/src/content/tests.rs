@@ -166,3 +166,17 @@ fn writing_text_needs_redaction() {
     .unwrap_err();
     assert_eq!(e.path, "content");
 }
+
+#[test]
+fn every_content_event_type_is_known_to_the_record_parser() {
+    for t in super::EVENT_TYPES {
+        let line = format!(r#"{{"content_event":"{t}"}}"#);
+        let out = transform("{}").process_batch(line.as_bytes());
+        // Missing parts, not an unknown type.
+        let error = out.dead_letters[0].error.to_string();
+        assert!(
+            !error.contains("unknown content event type"),
+            "{t}: {error}"
+        );
+    }
+}
