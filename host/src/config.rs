@@ -46,6 +46,11 @@ pub struct FileConfig {
     /// `claude-audit pull`: the Compliance API poller.
     #[serde(default)]
     pub pull: Option<PullConfig>,
+    /// `[content]`: what happens to conversation text (README,
+    /// "Conversation content"); handed to the plugin as its `content`
+    /// setting, which validates it.
+    #[serde(default)]
+    pub content: Option<toml::Table>,
 }
 
 /// `[keys]`: sources of the pseudonymization and vault keys.
@@ -111,6 +116,14 @@ impl FileConfig {
             if let Some(table) = redaction.as_object_mut() {
                 table.insert("vault".into(), vault.into());
             }
+        }
+        if let Some(content) = &self.content {
+            let content =
+                serde_json::to_value(content).context("encoding the [content] table as JSON")?;
+            plugin
+                .as_object_mut()
+                .context("[plugin] must be a table")?
+                .insert("content".into(), content);
         }
         serde_json::to_string(&plugin).context("encoding the [plugin] settings as JSON")
     }

@@ -44,6 +44,10 @@ pub struct Settings {
     /// The detection rule pack (README, "Detections").
     #[serde(default)]
     pub detections: crate::detect::settings::DetectSettings,
+    /// Conversation content (the host's top-level `[content]` table;
+    /// README, "Conversation content").
+    #[serde(default)]
+    pub content: crate::content::ContentSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,
@@ -271,6 +275,15 @@ impl Settings {
             return Err(invalid(
                 &format!("retention.classes.{class}"),
                 format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+            ));
+        }
+        self.content.validate()?;
+        if self.content.writes_text() && !self.redaction.enabled {
+            return Err(invalid(
+                "content",
+                "writing conversation text needs redaction on (its detectors decide what is \
+                 replaced and flagged); use content.policy = \"drop\" or enable redaction"
+                    .to_owned(),
             ));
         }
         if self.retention.class.is_empty() {

@@ -40,6 +40,50 @@ pub fn unkeyed(text: &str) -> String {
     format!("sha256:{}", hex_lower(&Sha256::digest(text.as_bytes())))
 }
 
+/// Both hashes of content that arrives in pieces (a file downloaded in
+/// chunks), equal to [`keyed`] and [`unkeyed`] of the whole: nothing is held
+/// but the two hash states.
+#[derive(Clone)]
+pub struct Streaming {
+    key_id: String,
+    mac: hmac::Hmac<Sha256>,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl Streaming {
+    /// Start hashing under `key`.
+    pub fn new(key: &HmacKey) -> Self {
+        let mut mac = key.mac_state().into_inner();
+        mac.update(CONTENT_ENTITY);
+        mac.update(&[0x1f]);
+        Self {
+            key_id: key.id.clone(),
+            mac,
+            sha: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Add the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.mac.update(piece);
+        self.sha.update(piece);
+        self.bytes += piece.len() as u64;
+    }
+
+    /// `(keyed, unkeyed, length in bytes)`, formatted as [`keyed`] and
+    /// [`unkeyed`] format them.
+    pub fn finish(self) -> (String, String, u64) {
+        let tag = self.mac.finalize().into_bytes();
+        (
+            format!("hmac-sha256:{}:{}", self.key_id, hex_lower(&tag)),
+            format!("sha256:{}", hex_lower(&self.sha.finalize())),
+            self.bytes,
+        )
+    }
+}
+
 fn hex_lower(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(bytes)
 }
@@ -57,6 +101,21 @@ mod tests {
         let expected = data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes());
         assert_eq!(keyed(&key, "hello"), format!("hmac-sha256:k1:{expected}"));
         assert_ne!(keyed(&key, "hello"), keyed(&key, "hello "));
+    }
+
+    #[test]
+    fn streaming_equals_whole() {
+        let key = HmacKey::new("k1", vec![9; 32]).unwrap();
+        let text = "a prompt, in pieces: ünïcödé";
+        let mut s = Streaming::new(&key);
+        for piece in text.as_bytes().chunks(5) {
+            s.update(piece);
+        }
+        let (k, u, n) = s.finish();
+        assert_eq!(
+            (k, u, n),
+            (keyed(&key, text), unkeyed(text), text.len() as u64)
+        );
     }
 
     #[test]

@@ -143,7 +143,10 @@ mod tests {
             }
             match selector {
                 Selector::Category(c) => assert!(t.categories.contains(c), "{c}"),
-                Selector::EventType(e) => assert!(t.activity_types.contains_key(e), "{e}"),
+                Selector::EventType(e) => assert!(
+                    t.activity_types.contains_key(e) || crate::content::EVENT_TYPES.contains(e),
+                    "{e}"
+                ),
                 Selector::ActorKind(k) => {
                     assert!(t.actor_variants.values().any(|v| v.kind == *k), "{k}");
                 }

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod content;
 pub mod content_hash;
 pub mod detect;
 pub mod error;

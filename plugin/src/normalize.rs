@@ -72,6 +72,9 @@ pub fn normalize_line(
 ) -> Result<Disposition, RecordError> {
     let text = decode_line(line)?;
     let record = RawObject::parse(text, "")?;
+    if record.get(crate::content::input::DISCRIMINANT).is_some() {
+        return crate::content::normalize(text, settings, redactor, out, vault);
+    }
     let activity = Activity::parse(&record)?;
     if !settings.allows_type(&activity.event_type) {
         return Ok(Disposition::Filtered);

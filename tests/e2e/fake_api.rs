@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::fake_content::{ContentAnswer, ContentStore, SCOPE_USER_DATA};
 use crate::util::fixture;
 
 /// The scope the Activity Feed needs.
@@ -78,8 +79,12 @@ pub struct FakeState {
     activities: Vec<Activity>,
     keys: HashMap<String, Vec<String>>,
     faults: VecDeque<Fault>,
+    /// The content endpoints' data (SPEC §10).
+    pub content: ContentStore,
     /// Query strings of every request, in order.
     pub requests: Vec<String>,
+    /// Paths of every request, in order.
+    pub paths: Vec<String>,
     /// Statuses answered, in order.
     pub statuses: Vec<u16>,
     /// Delay added to every answer.
@@ -93,6 +98,14 @@ pub struct FakeState {
 }
 
 impl FakeState {
+    /// Give `key` these scopes (replacing its others).
+    pub fn add_key_scopes(&mut self, key: &str, scopes: &[&str]) {
+        self.keys.insert(
+            key.to_owned(),
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+        );
+    }
+
     /// Count one authenticated request against the budget: `(remaining,
     /// reset time)`, or `None` when the budget is spent (a 429).
     fn take_budget(&mut self) -> (Option<u64>, String) {
@@ -196,6 +209,8 @@ struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// A body streamed in chunks instead of `body` (file content).
+    stream: Option<Box<dyn std::io::Read + Send>>,
 }
 
 impl Answer {
@@ -204,6 +219,7 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: body.to_string(),
+            stream: None,
         }
     }
 
@@ -214,6 +230,7 @@ impl Answer {
             status,
             headers: Vec::new(),
             body,
+            stream: None,
         }
     }
 
@@ -241,6 +258,7 @@ fn answer(request: tiny_http::Request, shared: &Mutex<FakeState>) {
     let (answer, delay) = {
         let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
         state.requests.push(query.to_owned());
+        state.paths.push(path.to_owned());
         let (answer, delay) = respond(&mut state, path, query, key.as_deref());
         state.statuses.push(answer.status);
         (answer, delay + state.delay)
@@ -249,6 +267,17 @@ fn answer(request: tiny_http::Request, shared: &Mutex<FakeState>) {
         thread::sleep(delay);
     }
     let request_number = shared.lock().map(|s| s.statuses.len()).unwrap_or(0);
+    if let Some(stream) = answer.stream {
+        // No length: tiny_http sends it chunked, as the API does.
+        let mut headers = vec![header(
+            "request-id",
+            &format!("req_fake{request_number:08}"),
+        )];
+        headers.extend(answer.headers.iter().map(|(n, v)| header(n, v)));
+        let response = tiny_http::Response::new(answer.status.into(), headers, stream, None, None);
+        let _ = request.respond(response);
+        return;
+    }
     let mut response = tiny_http::Response::from_string(answer.body)
         .with_status_code(answer.status)
         .with_header(header("content-type", "application/json"))
@@ -274,7 +303,8 @@ fn respond(
     query: &str,
     key: Option<&str>,
 ) -> (Answer, Duration) {
-    if path != "/v1/compliance/activities" {
+    let content_path = path.strip_prefix("/v1/compliance/apps/");
+    if path != "/v1/compliance/activities" && content_path.is_none() {
         return (
             Answer::fixture_error(404, "404-organization-not-found.json"),
             Duration::ZERO,
@@ -301,7 +331,17 @@ fn respond(
             Answer::fixture_error(429, "429-rate-limit.json").header("retry-after", window_left);
         return (rate(a, 0), Duration::ZERO);
     };
-    if !scopes.iter().any(|s| s == SCOPE_ACTIVITIES) {
+    if content_path.is_some() && !scopes.iter().any(|s| s == SCOPE_USER_DATA) {
+        // An Admin key, or a key without the user-data scope (SPEC §10).
+        return (
+            rate(
+                Answer::fixture_error(403, "403-missing-scope-user-data.json"),
+                remaining,
+            ),
+            Duration::ZERO,
+        );
+    }
+    if content_path.is_none() && !scopes.iter().any(|s| s == SCOPE_ACTIVITIES) {
         return (
             rate(
                 Answer::fixture_error(403, "403-missing-scope-activities.json"),
@@ -350,7 +390,31 @@ fn respond(
         Some(Fault::Slow(d)) => delay = d,
         None => {}
     }
-    (rate(list(state, query), remaining), delay)
+    let answer = match content_path {
+        Some(p) => content(state, p, query),
+        None => list(state, query),
+    };
+    (rate(answer, remaining), delay)
+}
+
+/// A content endpoint's answer as an HTTP answer.
+fn content(state: &FakeState, path: &str, query: &str) -> Answer {
+    match crate::fake_content::respond(&state.content, path, &parse_query(query)) {
+        ContentAnswer::Json(status, body) => Answer::json(status, &body),
+        ContentAnswer::NotFound(name) => Answer::fixture_error(404, name),
+        ContentAnswer::Text(text) => Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: text,
+            stream: None,
+        },
+        ContentAnswer::Stream { headers, body } => Answer {
+            status: 200,
+            headers,
+            body: String::new(),
+            stream: Some(body),
+        },
+    }
 }
 
 /// `GET /v1/compliance/activities` proper.

@@ -73,7 +73,7 @@ fn two_hundred_thousand_records_run_in_bounded_memory() {
 /// semantics inherits the test process's high-water mark at spawn time, and
 /// this process also runs wasmtime in-process (fluentbit_abi.rs), which
 /// would otherwise be counted as the child's.
-fn high_water_kib(pid: u32) -> Option<i64> {
+pub(crate) fn high_water_kib(pid: u32) -> Option<i64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

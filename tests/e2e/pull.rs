@@ -13,11 +13,11 @@ use crate::fake_api::{FakeApi, Fault};
 use crate::util::{BIN, EXIT_DEAD_LETTERS, Sandbox, fixture, read_ndjson, stderr};
 
 /// The API key the tests use; it must never appear in any output.
-const KEY: &str = "sk-ant-api01-TEST-e2e-0123456789abcdefSECRET";
+pub(crate) const KEY: &str = "sk-ant-api01-TEST-e2e-0123456789abcdefSECRET";
 /// The environment variable the configuration names for it.
-const KEY_ENV: &str = "TEST_COMPLIANCE_KEY";
+pub(crate) const KEY_ENV: &str = "TEST_COMPLIANCE_KEY";
 /// Exit codes of `pull` (README): key/scope refused, request refused.
-const EXIT_KEY_REFUSED: i32 = 3;
+pub(crate) const EXIT_KEY_REFUSED: i32 = 3;
 const EXIT_REQUEST_REFUSED: i32 = 4;
 
 /// A scratch directory, a fake API and a `[pull]` configuration.
@@ -86,7 +86,7 @@ impl Pull {
     }
 
     /// `pull --once --output events.ndjson`, to completion.
-    fn once(&self, extra_config: &str) -> Output {
+    pub(crate) fn once(&self, extra_config: &str) -> Output {
         let out = self
             .cmd(extra_config)
             .arg("--once")
@@ -127,7 +127,7 @@ impl Pull {
         (child, err_path)
     }
 
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         read_ndjson(&std::fs::read(self.output_path()).unwrap_or_default())
     }
 }
@@ -140,7 +140,7 @@ fn fixture_ids() -> Vec<String> {
         .collect()
 }
 
-fn event_ids(events: &[Value]) -> Vec<String> {
+pub(crate) fn event_ids(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
@@ -165,7 +165,7 @@ fn assert_no_key(out: &Output) {
 }
 
 /// The last health line's counters.
-fn last_health(stderr: &str) -> Value {
+pub(crate) fn last_health(stderr: &str) -> Value {
     let line = stderr
         .lines()
         .rev()
@@ -182,7 +182,38 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn kill(mut child: Child) {
+/// Start `spawn()` up to `rounds` times and kill -9 it at a random moment
+/// in `min + [0, spread)` milliseconds (xorshift, reproducible from the
+/// printed seed); stops early when a run finished first. Returns the kills.
+pub(crate) fn kill_sweep(
+    what: &str,
+    rounds: usize,
+    (min, spread): (u64, u64),
+    mut spawn: impl FnMut() -> Child,
+) -> usize {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("{what} kill -9 test seed {seed}");
+    let mut kills = 0;
+    for _ in 0..rounds {
+        let mut child = spawn();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(min + seed % spread));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        kill(child);
+        kills += 1;
+    }
+    kills
+}
+
+pub(crate) fn kill(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -723,33 +754,15 @@ fn kill_9_with_an_evidence_store_keeps_it_exactly_once() {
             .arg(&key)
             .args(["--checkpoint-every", "7"]);
     };
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("pull evidence kill -9 test seed {seed}");
-    let mut kills = 0;
-    for _ in 0..6 {
+    let kills = kill_sweep("pull evidence", 6, (300, 1500), || {
         let mut cmd = p.cmd(config);
         cmd.args(["--once", "--output"]).arg(p.output_path());
         evidence(&mut cmd);
-        let mut child = cmd
-            .stdout(Stdio::null())
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(300 + seed % 1500));
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        kills += 1;
-    }
+            .unwrap()
+    });
     let mut cmd = p.cmd(config);
     cmd.args(["--once", "--output"]).arg(p.output_path());
     evidence(&mut cmd);

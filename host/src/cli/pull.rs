@@ -117,6 +117,12 @@ impl PullCommand {
                 self.config.display()
             );
         };
+        if self.raw && pull.content.is_some() {
+            bail!(
+                "--raw cannot be used with [pull.content]: conversation content is only written \
+                 through the plugin (hashed, text dropped or redacted per [content])"
+            );
+        }
         if self.raw && self.profile.profile.is_some() {
             bail!("--profile cannot be used with --raw: raw activities are written as received");
         }
@@ -201,10 +207,16 @@ impl PullCommand {
                 )))
             }
         };
+        let content_key = plugin
+            .as_ref()
+            .filter(|_| pull.content.is_some())
+            .map(|(_, setup, _)| content_key(setup))
+            .transpose()?;
         let source = Source {
             config: pull,
             client,
             key_source,
+            content_key,
         };
         let resume = Resume { state, checkpoint };
         let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
@@ -282,4 +294,15 @@ fn cut_vault(path: &Path, checkpoint: &Checkpoint) -> Result<()> {
             .with_context(|| format!("preparing vault {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The key files are hashed under: the one that pseudonymizes.
+fn content_key(setup: &PluginSetup) -> Result<claude_audit_plugin::HmacKey> {
+    let key = match &setup.active_key_id {
+        Some(id) => setup.hmac_keys.iter().find(|k| &k.id == id),
+        None => setup.hmac_keys.first(),
+    }
+    .context("[pull.content] needs a pseudonymization key ([keys] hmac or --hmac-key-file)")?;
+    claude_audit_plugin::HmacKey::new(key.id.clone(), key.secret.bytes().to_vec())
+        .context("the pseudonymization key is too short")
 }

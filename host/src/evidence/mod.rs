@@ -12,10 +12,12 @@
 //!   [`consistency`]: consistency proofs between checkpoints;
 //! - [`report`], [`report_html`]: signed audit reports;
 //! - [`retention`]: tombstones of events removed by retention, and the
-//!   store's signed records; [`runs`]: run summaries (completeness figures).
+//!   store's signed records; [`runs`]: run summaries (completeness figures);
+//! - [`content`]: what a report shows of a conversation-content event.
 
 pub mod checkpoint;
 pub mod consistency;
+pub mod content;
 pub mod layout;
 pub mod leaves;
 pub mod merkle;

@@ -196,6 +196,10 @@ pub struct SampledEvent {
     pub prompt_hash: Option<String>,
     /// The event's `response_hash`, when present.
     pub response_hash: Option<String>,
+    /// For a conversation-content event: its hashes and counts of
+    /// detected and redacted values (never its text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<super::content::ContentSummary>,
     /// The NDJSON line.
     pub event: String,
     /// Base64 audit path to the report's checkpoint.
@@ -400,6 +404,7 @@ impl Gather {
                 leaf_index: *leaf,
                 prompt_hash: view.prompt_hash.map(str::to_owned),
                 response_hash: view.response_hash.map(str::to_owned),
+                content: super::content::summary(line),
                 event: proof.event,
                 audit_path: proof.audit_path,
             });

@@ -53,6 +53,31 @@ pub struct Checkpoint {
     /// across a crash and re-read. Absent when detections are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detections: Option<serde_json::Value>,
+    /// Where the content walk stands (`[pull.content]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentCheckpoint>,
+}
+
+/// The content walk's position: the chat cursor (bound to
+/// `order_by=updated_at`) and, per chat, the last message committed.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentCheckpoint {
+    /// `last_id` of the last chat page whose chats were all committed.
+    pub chats_cursor: Option<String>,
+    /// Per chat id: what of it is committed.
+    pub chats: std::collections::BTreeMap<String, ChatMark>,
+}
+
+/// What of one chat is committed.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatMark {
+    /// Id of the last message written: the next `after_id`.
+    pub last_message: Option<String>,
+    /// Whether its soft-deletion event was written.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl Checkpoint {

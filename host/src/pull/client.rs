@@ -52,8 +52,23 @@ pub struct RawResponse {
     pub request_id: Option<String>,
     /// Rate-limit headers.
     pub rate_limit: RateLimitHeaders,
-    /// Body bytes.
+    /// Body bytes (for a file download: only an error answer's).
     pub body: Vec<u8>,
+    /// For a successful file download: what its bytes hashed to.
+    pub digest: Option<FileDigest>,
+}
+
+/// A downloaded file's hashes, computed as it streamed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileDigest {
+    /// Keyed content hash (`content_hash::Streaming`), when a key is set.
+    pub hmac: Option<String>,
+    /// `sha256:<hex>` of the bytes.
+    pub sha256: String,
+    /// Length in bytes.
+    pub bytes: u64,
+    /// `verified`, `mismatch` (then the download is retried) or `absent`.
+    pub content_md5: String,
 }
 
 /// A page of the feed (`ActivityList`).
@@ -95,7 +110,8 @@ pub struct ApiMessage {
 /// Sends page requests.
 pub struct FeedClient {
     agent: ureq::Agent,
-    url: String,
+    /// The base URL, without a trailing slash.
+    base: String,
     key: Secret,
     anthropic_version: String,
     filters: Vec<(&'static str, String)>,
@@ -126,7 +142,7 @@ impl FeedClient {
         }
         Self {
             agent,
-            url: format!("{}{ACTIVITIES_PATH}", config.base_url.trim_end_matches('/')),
+            base: config.base_url.trim_end_matches('/').to_owned(),
             key,
             anthropic_version: config.anthropic_version.clone(),
             filters,
@@ -135,61 +151,96 @@ impl FeedClient {
         }
     }
 
-    /// Send one request. `Err` is a transport failure (connection, timeout,
-    /// truncated body): the caller retries it like a 5xx.
+    /// Send one Activity Feed request. `Err` is a transport failure
+    /// (connection, timeout, truncated body): the caller retries it like a 5xx.
     pub fn fetch(&self, query: &PageQuery) -> Result<RawResponse, ureq::Error> {
-        let key = std::str::from_utf8(self.key.bytes()).unwrap_or_default();
-        let mut request = self
-            .agent
-            .get(&self.url)
-            .header("x-api-key", key)
-            .header("anthropic-version", &self.anthropic_version)
-            .header("accept", "application/json")
-            .query("order", "asc")
-            .query("limit", self.page_size.to_string());
-        for (name, value) in &self.filters {
-            request = request.query(*name, value);
+        let mut params: Vec<(String, String)> = vec![
+            ("order".into(), "asc".into()),
+            ("limit".into(), self.page_size.to_string()),
+        ];
+        params.extend(
+            self.filters
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone())),
+        );
+        let bounds = [
+            ("created_at.gte", &query.created_at_gte),
+            ("created_at.lte", &query.created_at_lte),
+            ("after_id", &query.after_id),
+        ];
+        for (name, value) in bounds {
+            if let Some(v) = value {
+                params.push((name.to_owned(), v.clone()));
+            }
         }
-        if let Some(gte) = &query.created_at_gte {
-            request = request.query("created_at.gte", gte);
-        }
-        if let Some(lte) = &query.created_at_lte {
-            request = request.query("created_at.lte", lte);
-        }
-        if let Some(after) = &query.after_id {
-            request = request.query("after_id", after);
-        }
-        let mut response = request.call()?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .map(str::to_owned)
-        };
-        let number = |name: &str| header(name).and_then(|v| v.parse::<u64>().ok());
-        let raw = RawResponse {
-            status: response.status().as_u16(),
-            retry_after: header("retry-after")
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64),
-            should_retry: header("x-should-retry").map(|v| v.eq_ignore_ascii_case("true")),
-            request_id: header("request-id"),
-            rate_limit: RateLimitHeaders {
-                limit: number("anthropic-ratelimit-requests-limit"),
-                remaining: number("anthropic-ratelimit-requests-remaining"),
-                reset: header("anthropic-ratelimit-requests-reset"),
-            },
-            body: Vec::new(),
-        };
+        self.get(ACTIVITIES_PATH, &params)
+    }
+
+    /// `GET <base>/<path>?<params>` with the key and version headers; the
+    /// whole body is read (up to `max_page_mib`).
+    pub fn get(&self, path: &str, params: &[(String, String)]) -> Result<RawResponse, ureq::Error> {
+        let mut response = self.call(path, params, "application/json")?;
+        let raw = head(&response);
         let body = response
             .body_mut()
             .with_config()
             .limit(self.max_body_bytes)
             .read_to_vec()?;
         Ok(RawResponse { body, ..raw })
+    }
+
+    /// `GET` a file's content and hand it to `consume` chunk by chunk,
+    /// never holding it whole. Error answers are read as usual (their body
+    /// is small). The `content-md5` header is returned in `content_md5`.
+    pub fn download(
+        &self,
+        path: &str,
+        consume: &mut dyn FnMut(&[u8]),
+    ) -> Result<(RawResponse, Option<String>), ureq::Error> {
+        let mut response = self.call(path, &[], "*/*")?;
+        let raw = head(&response);
+        let md5 = response
+            .headers()
+            .get("content-md5")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned());
+        if !(200..300).contains(&raw.status) {
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()?;
+            return Ok((RawResponse { body, ..raw }, md5));
+        }
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf).map_err(ureq::Error::Io)?;
+            if n == 0 {
+                break;
+            }
+            consume(&buf[..n]);
+        }
+        Ok((raw, md5))
+    }
+
+    fn call(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        accept: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let key = std::str::from_utf8(self.key.bytes()).unwrap_or_default();
+        let mut request = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("x-api-key", key)
+            .header("anthropic-version", &self.anthropic_version)
+            .header("accept", accept);
+        for (name, value) in params {
+            request = request.query(name, value);
+        }
+        request.call()
     }
 
     /// The API's error message in `body`, with the key scrubbed out.
@@ -213,6 +264,35 @@ impl FeedClient {
             Ok(key) if !key.is_empty() => text.replace(key, "<api key>"),
             _ => text.to_owned(),
         }
+    }
+}
+
+/// The status and headers of a response (body not read yet).
+fn head(response: &ureq::http::Response<ureq::Body>) -> RawResponse {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .map(str::to_owned)
+    };
+    let number = |name: &str| header(name).and_then(|v| v.parse::<u64>().ok());
+    RawResponse {
+        status: response.status().as_u16(),
+        retry_after: header("retry-after")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+        should_retry: header("x-should-retry").map(|v| v.eq_ignore_ascii_case("true")),
+        request_id: header("request-id"),
+        rate_limit: RateLimitHeaders {
+            limit: number("anthropic-ratelimit-requests-limit"),
+            remaining: number("anthropic-ratelimit-requests-remaining"),
+            reset: header("anthropic-ratelimit-requests-reset"),
+        },
+        body: Vec::new(),
+        digest: None,
     }
 }
 

@@ -103,6 +103,90 @@ pub struct PullConfig {
     /// Largest response body accepted, in MiB. Default 256.
     #[serde(default = "default_max_page_mib")]
     pub max_page_mib: u64,
+    /// `[pull.content]`: also collect conversation content (SPEC §10).
+    /// Absent: the Activity Feed only.
+    #[serde(default)]
+    pub content: Option<ContentPullConfig>,
+}
+
+/// What content `pull` collects, walked after each Activity Feed poll
+/// with the same rate budget and checkpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentPullConfig {
+    /// Which families: `chats` (messages and soft deletions), `artifacts`
+    /// (artifact versions, their text hashed), `files` (chat files,
+    /// downloaded and hashed streaming, content never kept). Default all
+    /// three. Artifacts and files are found through chat messages, so
+    /// they need `chats`.
+    #[serde(default = "default_families")]
+    pub families: Vec<ContentFamily>,
+    /// Only chats of these organizations (`organization_ids[]`). Default:
+    /// every organization the key reaches.
+    #[serde(default)]
+    pub organization_ids: Vec<String>,
+    /// Only chats of these users (`user_...`). Applied by the poller: the
+    /// API refuses `user_ids[]` with `order_by=updated_at` (SPEC §8).
+    #[serde(default)]
+    pub user_ids: Vec<String>,
+    /// Chats per page (`limit`, 1 to 1000). Default 100.
+    #[serde(default = "default_chat_page_size")]
+    pub chat_page_size: u32,
+    /// Messages per page (`limit`, 1 to 1000). Default 1000: a 10,000
+    /// message chat is read in ten bounded pages.
+    #[serde(default = "default_message_page_size")]
+    pub message_page_size: u32,
+}
+
+/// A content family of `[pull.content] families`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentFamily {
+    /// Chat messages and soft-deleted chats.
+    Chats,
+    /// Artifact versions.
+    Artifacts,
+    /// Chat files.
+    Files,
+}
+
+fn default_families() -> Vec<ContentFamily> {
+    vec![
+        ContentFamily::Chats,
+        ContentFamily::Artifacts,
+        ContentFamily::Files,
+    ]
+}
+const fn default_chat_page_size() -> u32 {
+    100
+}
+const fn default_message_page_size() -> u32 {
+    1000
+}
+
+impl ContentPullConfig {
+    /// Whether `family` is collected.
+    pub fn has(&self, family: ContentFamily) -> bool {
+        self.families.contains(&family)
+    }
+
+    fn validate(&self) -> Result<()> {
+        ensure!(
+            self.has(ContentFamily::Chats),
+            "pull.content.families must include \"chats\": artifacts and files are found \
+             through chat messages"
+        );
+        for (name, n) in [
+            ("chat_page_size", self.chat_page_size),
+            ("message_page_size", self.message_page_size),
+        ] {
+            ensure!(
+                (1..=1000).contains(&n),
+                "pull.content.{name} must be between 1 and 1000, not {n}"
+            );
+        }
+        Ok(())
+    }
 }
 
 fn default_base_url() -> String {
@@ -189,6 +273,9 @@ impl PullConfig {
             self.max_page_mib >= 1,
             "pull.max_page_mib must be at least 1"
         );
+        if let Some(content) = &self.content {
+            content.validate()?;
+        }
         if let Some(start) = &self.start_time {
             crate::pull::time::parse_rfc3339(start).map_err(|e| {
                 anyhow::anyhow!("pull.start_time must be RFC 3339 with a time zone: {e}")

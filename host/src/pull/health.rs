@@ -31,6 +31,12 @@ pub struct Health {
     pub duplicates_dropped: u64,
     /// Activities first seen by the overlap re-poll (indexed late).
     pub late_arrivals: u64,
+    /// Content records (`[pull.content]`: messages, artifact versions,
+    /// files, soft deletions) received, messages skipped by id included.
+    /// With `activities`:
+    /// `activities + content_records = emitted + dead_lettered + filtered
+    /// + duplicates_dropped` (duplicates counting messages skipped by id).
+    pub content_records: u64,
     /// Requests retried (429, 5xx, transport failures).
     pub retries: u64,
     /// Of which 429 answers.
@@ -151,6 +157,11 @@ impl Health {
                 "late_arrivals_total",
                 self.late_arrivals,
                 "Activities found by the overlap re-poll.",
+            ),
+            (
+                "content_records_total",
+                self.content_records,
+                "Content records (messages, artifacts, files, deletions) processed.",
             ),
             ("retries_total", self.retries, "Requests retried."),
             ("rate_limited_total", self.rate_limited, "429 answers."),

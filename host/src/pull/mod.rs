@@ -29,6 +29,7 @@
 pub mod checkpoint;
 pub mod client;
 pub mod config;
+pub mod content;
 pub mod health;
 pub mod pace;
 pub mod retry;
@@ -77,6 +78,8 @@ pub struct ApiStop {
     pub key_source: String,
     /// `request-id` of the failed request.
     pub request_id: Option<String>,
+    /// The scope the refused endpoint needs, for the 403 message.
+    pub scope: &'static str,
 }
 
 impl ApiStop {
@@ -103,10 +106,12 @@ impl std::fmt::Display for ApiStop {
             )?,
             StopReason::Forbidden(m) => write!(
                 f,
-                "the API key read from {key} lacks the scope read:compliance_activities (403 {}: \
-                 {}). Scopes are fixed when a key is created: create a key with \
-                 read:compliance_activities",
-                m.kind, m.message
+                "the API key read from {key} lacks the scope {scope} (403 {}: {}). Scopes are \
+                 fixed when a key is created, and Admin keys reach only the Activity Feed: \
+                 create a Compliance Access Key with {scope}",
+                m.kind,
+                m.message,
+                scope = self.scope
             )?,
             StopReason::Rejected { status, message } => write!(
                 f,
@@ -129,6 +134,30 @@ impl std::fmt::Display for ApiStop {
 }
 
 impl std::error::Error for ApiStop {}
+
+/// The scope of the Activity Feed.
+const SCOPE_ACTIVITIES: &str = "read:compliance_activities";
+
+/// One request the poller sends (on its own thread, see `Poller::send`).
+#[derive(Clone)]
+enum Request {
+    /// A page of the Activity Feed.
+    Activities(PageQuery),
+    /// A JSON `GET` of a content endpoint: path and query.
+    Get(String, Vec<(String, String)>),
+    /// A file's content, hashed as it streams (`content::download`).
+    Download(String, claude_audit_plugin::HmacKey),
+}
+
+impl Request {
+    fn send(&self, client: &FeedClient) -> Result<client::RawResponse, ureq::Error> {
+        match self {
+            Self::Activities(query) => client.fetch(query),
+            Self::Get(path, params) => client.get(path, params),
+            Self::Download(path, key) => content::download(client, path, key),
+        }
+    }
+}
 
 /// Which walk a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +187,9 @@ pub struct Source {
     pub client: Arc<FeedClient>,
     /// Where the key came from ("environment variable X"), for messages.
     pub key_source: String,
+    /// The pseudonymization key files are hashed under (`[pull.content]`
+    /// with `files`); `None` without content or with `--raw`.
+    pub content_key: Option<claude_audit_plugin::HmacKey>,
 }
 
 /// Where to resume: the locked state file and the checkpoint read from it
@@ -174,6 +206,7 @@ pub struct Poller<'s> {
     config: PullConfig,
     client: Arc<FeedClient>,
     key_source: String,
+    content_key: Option<claude_audit_plugin::HmacKey>,
     pacer: Pacer,
     backoff: Backoff,
     state: StateFile,
@@ -199,6 +232,7 @@ impl<'s> Poller<'s> {
             config,
             client,
             key_source,
+            content_key,
         } = source;
         Self {
             pacer: Pacer::new(config.requests_per_minute, config.rate_limit_reserve),
@@ -209,6 +243,7 @@ impl<'s> Poller<'s> {
             config,
             client,
             key_source,
+            content_key,
             state: resume.state,
             checkpoint: resume.checkpoint,
             sink,
@@ -251,7 +286,11 @@ impl<'s> Poller<'s> {
     /// One poll: the forward walk to the end, then the overlap re-read.
     fn poll(&mut self) -> Result<()> {
         self.walk_forward()?;
-        self.walk_overlap()
+        self.walk_overlap()?;
+        if self.config.content.is_some() {
+            self.walk_content()?;
+        }
+        Ok(())
     }
 
     fn walk_forward(&mut self) -> Result<()> {
@@ -307,13 +346,25 @@ impl<'s> Poller<'s> {
 
     /// Send `query` until it succeeds, retrying per SPEC §7–8.
     fn fetch(&mut self, query: &PageQuery) -> Result<ActivityPage> {
+        let request = Request::Activities(query.clone());
+        self.fetch_with(&request, SCOPE_ACTIVITIES, |r| parse_page(&r.body))
+    }
+
+    /// Send `request` until it succeeds and `parse` accepts the answer,
+    /// retrying per SPEC §7–8, within the one rate budget of the poller.
+    fn fetch_with<T>(
+        &mut self,
+        request: &Request,
+        scope: &'static str,
+        parse: impl Fn(&client::RawResponse) -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
             if self.shutdown.is_requested() || !self.pacer.wait(&self.shutdown) {
                 return Err(Interrupted.into());
             }
             self.health.lock().requests += 1;
-            let result = self.send(query)?;
+            let result = self.send(request)?;
             let verdict = match &result {
                 Ok(response) => {
                     self.pacer.observe(&response.rate_limit);
@@ -333,7 +384,7 @@ impl<'s> Poller<'s> {
                 },
             };
             let (wait, reason, rate_limited) = match (verdict, result) {
-                (Verdict::Success, Ok(response)) => match parse_page(&response.body) {
+                (Verdict::Success, Ok(response)) => match parse(&response) {
                     Ok(page) => {
                         self.health.lock().last_request_id = response.request_id;
                         return Ok(page);
@@ -346,6 +397,7 @@ impl<'s> Poller<'s> {
                         reason,
                         key_source: self.key_source.clone(),
                         request_id: response.request_id,
+                        scope,
                     }
                     .into());
                 }
@@ -384,13 +436,13 @@ impl<'s> Poller<'s> {
 
     /// Send one request on its own thread, so that a shutdown can abandon
     /// it at the drain deadline (the thread then ends with the process).
-    fn send(&self, query: &PageQuery) -> Result<Result<client::RawResponse, ureq::Error>> {
+    fn send(&self, request: &Request) -> Result<Result<client::RawResponse, ureq::Error>> {
         let (tx, rx) = mpsc::channel();
-        let (client, query) = (Arc::clone(&self.client), query.clone());
+        let (client, request) = (Arc::clone(&self.client), request.clone());
         std::thread::Builder::new()
             .name("request".into())
             .spawn(move || {
-                let _ = tx.send(client.fetch(&query));
+                let _ = tx.send(request.send(&client));
             })
             .context("starting the request thread")?;
         loop {
@@ -488,6 +540,13 @@ impl<'s> Poller<'s> {
                 );
             }
         }
+        self.save_checkpoint()
+    }
+
+    /// Record the committed lengths of the tracked files and save the
+    /// checkpoint (after a commit).
+    fn save_checkpoint(&mut self) -> Result<()> {
+        let c = &mut self.checkpoint;
         c.output = committed(self.files.output.as_deref(), "output file")?;
         c.dead_letter = committed(self.files.dead_letter.as_deref(), "dead-letter file")?;
         c.vault = committed(self.files.vault.as_deref(), "vault")?;

@@ -143,6 +143,7 @@ mod tests {
             request_id: None,
             rate_limit: RateLimitHeaders::default(),
             body: Vec::new(),
+            digest: None,
         }
     }
 

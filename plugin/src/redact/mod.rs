@@ -231,6 +231,12 @@ impl Redactor {
         &self.key.id
     }
 
+    /// The keyed content hash of `text` under this redactor's key
+    /// (`crate::content_hash::keyed`).
+    pub fn content_hash(&self, text: &str) -> String {
+        crate::content_hash::keyed(&self.key, text)
+    }
+
     /// The policy version written to events.
     pub fn policy_version(&self) -> &str {
         &self.settings.policy_version

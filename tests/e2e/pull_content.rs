@@ -1,0 +1,394 @@
+//! `claude-audit pull` with `[pull.content]` against the fake API's content
+//! endpoints (issue 13): every message exactly once with keyed and unkeyed
+//! hashes recomputed here, no conversation text in the output unless kept,
+//! files hashed streaming with `Content-MD5` checked, soft deletions,
+//! incremental re-walks, a refused Admin key, and kill -9 during the walk.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::fake_content::file_byte;
+use crate::pull::{EXIT_KEY_REFUSED, KEY, KEY_ENV, Pull, kill_sweep};
+use crate::util::{fixture, repo_file, stderr};
+
+/// A marker in every message text: it must never reach the output.
+const CANARY: &str = "CANARY-TEXT";
+
+/// `[pull.content]` with small pages, so that chats and messages span many.
+fn content_config(extra_content: &str, top: &str) -> String {
+    format!(
+        "page_size = 1000\nrequest_timeout_secs = 60\n\
+         [pull.content]\nchat_page_size = 2\nmessage_page_size = 10\n{extra_content}\n{top}"
+    )
+}
+
+fn text(chat: &str) -> impl Fn(usize) -> String {
+    let chat = chat.to_owned();
+    move |i| {
+        if i == 3 {
+            format!("{CANARY} {chat} patient MRN: A{i:07} needs a refill")
+        } else {
+            format!("{CANARY} {chat} message {i}")
+        }
+    }
+}
+
+fn hmac_key() -> Vec<u8> {
+    std::fs::read(fixture("test-hmac.key"))
+        .unwrap()
+        .trim_ascii()
+        .to_vec()
+}
+
+fn keyed(bytes: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&hmac_key()).unwrap();
+    mac.update(b"content\x1f");
+    mac.update(bytes);
+    format!(
+        "hmac-sha256:k1:{}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+fn unkeyed(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn content_events(p: &Pull) -> Vec<Value> {
+    p.events()
+        .into_iter()
+        .filter(|e| e["source"]["name"] == "anthropic.compliance_api.content")
+        .collect()
+}
+
+fn of_type<'e>(events: &'e [Value], t: &str) -> Vec<&'e Value> {
+    events.iter().filter(|e| e["event_type"] == t).collect()
+}
+
+/// Every message of the fake exactly once, with its recomputed hashes.
+fn assert_messages_exactly_once(p: &Pull, events: &[Value]) {
+    let messages = of_type(events, "claude_chat_message");
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a message was emitted twice");
+    let state = p.fake.state();
+    let expected: HashMap<String, (String, String)> = state
+        .content
+        .chats
+        .iter()
+        .flat_map(|c| c.messages.iter())
+        .map(|m| {
+            let text = m["content"][0]["text"].as_str().unwrap().to_owned();
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                (m["role"].as_str().unwrap().to_owned(), text),
+            )
+        })
+        .collect();
+    assert_eq!(unique.len(), expected.len(), "messages missing");
+    for e in messages {
+        let (role, text) = &expected[e["event_id"].as_str().unwrap()];
+        let slot = if role == "user" {
+            "prompt_hash"
+        } else {
+            "response_hash"
+        };
+        assert_eq!(e[slot], keyed(text.as_bytes()), "{e}");
+        assert_eq!(e["details"]["content_sha256"], unkeyed(text.as_bytes()));
+        assert_eq!(e["details"]["content_bytes"], text.len());
+        assert_eq!(e["model_id"], "claude-opus-4-5");
+    }
+}
+
+/// Every content event validates against the canonical schema.
+fn assert_valid(events: &[Value]) {
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(repo_file("plugin/schema/audit-event.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for event in events {
+        let errors: Vec<String> = validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", event["event_id"]);
+    }
+}
+
+fn seed_chats(p: &Pull) {
+    let mut s = p.fake.state();
+    s.content
+        .add_chat("claude_chat_a", "org_1", "user_a", 25, text("a"));
+    s.content
+        .add_chat("claude_chat_b", "org_1", "user_b", 3, text("b"));
+    s.content
+        .add_chat("claude_chat_c", "org_2", "user_c", 12, text("c"));
+    s.content.attach_artifact(
+        "claude_chat_b",
+        1,
+        "claude_artifact_version_1",
+        "# Plan\nstep one",
+    );
+    s.content
+        .attach_file("claude_chat_a", 0, "claude_file_ok", 300_000, false);
+    s.content
+        .attach_file("claude_chat_b", 2, "claude_file_bad", 1000, true);
+    s.content.soft_delete("claude_chat_c");
+    s.add_key_scopes(
+        KEY,
+        &["read:compliance_activities", "read:compliance_user_data"],
+    );
+}
+
+#[test]
+fn content_sync_emits_every_message_once_with_recomputed_hashes_and_no_text() {
+    let p = Pull::new();
+    seed_chats(&p);
+    let config = content_config("", "[content]\nunkeyed_hash = true\n");
+    let out = p.once(&config);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = content_events(&p);
+    assert_messages_exactly_once(&p, &events);
+    assert_valid(&events);
+    let raw = std::fs::read_to_string(p.output_path()).unwrap();
+    assert!(
+        !raw.contains(CANARY),
+        "conversation text reached the output"
+    );
+    assert!(
+        !raw.contains("A0000003"),
+        "a detected value reached the output"
+    );
+    let phi = events
+        .iter()
+        .find(|e| e["event_id"] == "claude_chat_msg_claude_chat_a_000003");
+    let phi = phi.expect("the PHI message");
+    assert!(phi["data_classes"].to_string().contains("phi"), "{phi}");
+    assert!(phi["controls"].to_string().contains("HIPAA:164.312(c)(1)"));
+    // The artifact's text hashed, the files' bytes hashed streaming.
+    let artifact = of_type(&events, "claude_artifact_version");
+    assert_eq!(artifact.len(), 1);
+    assert_eq!(artifact[0]["response_hash"], keyed(b"# Plan\nstep one"));
+    let files = of_type(&events, "claude_chat_file");
+    assert_eq!(files.len(), 2);
+    let ok = files
+        .iter()
+        .find(|e| e["event_id"] == "claude_file_ok")
+        .unwrap();
+    let bytes: Vec<u8> = (0..300_000u64).map(|i| file_byte(1, i)).collect();
+    assert_eq!(ok["prompt_hash"], keyed(&bytes));
+    assert_eq!(ok["details"]["file_sha256"], unkeyed(&bytes));
+    assert_eq!(ok["details"]["content_md5"], "verified");
+    let bad = files
+        .iter()
+        .find(|e| e["event_id"] == "claude_file_bad")
+        .unwrap();
+    assert_eq!(bad["details"]["content_md5"], "mismatch");
+    let deleted = of_type(&events, "claude_chat_soft_deleted");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["event_id"], "claude_chat_c:deleted");
+    // Chats were walked by updated_at with the cursor of the last page.
+    let paths = p.fake.state().paths.clone();
+    let queries = p.fake.state().requests.clone();
+    let chat_queries: Vec<&String> = paths
+        .iter()
+        .zip(&queries)
+        .filter(|(p, _)| *p == "/v1/compliance/apps/chats")
+        .map(|(_, q)| q)
+        .collect();
+    assert!(
+        chat_queries
+            .iter()
+            .all(|q| q.contains("order_by=updated_at"))
+    );
+    assert!(
+        chat_queries
+            .iter()
+            .any(|q| q.contains("after_id=chatcur_updated_at_"))
+    );
+
+    let health = crate::pull::last_health(&stderr(&out));
+    let n = |k: &str| health[k].as_u64().unwrap();
+    assert_eq!(
+        n("activities") + n("content_records"),
+        n("emitted") + n("dead_lettered") + n("filtered") + n("duplicates_dropped"),
+        "{health}"
+    );
+    assert_eq!(n("content_records") as usize, events.len());
+
+    // New messages in one chat: only they are emitted on the next run.
+    p.fake
+        .state()
+        .content
+        .add_messages("claude_chat_a", 4, text("a2"));
+    let out = p.once(&config);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = content_events(&p);
+    assert_messages_exactly_once(&p, &events);
+    assert_eq!(of_type(&events, "claude_chat_soft_deleted").len(), 1);
+    assert_eq!(of_type(&events, "claude_chat_file").len(), 2, "files once");
+}
+
+#[test]
+fn redact_and_keep_write_text_as_configured_and_keep_needs_a_restricted_output() {
+    let p = Pull::new();
+    seed_chats(&p);
+    let refused = p.once(&content_config(
+        "",
+        "[content]\nfields = { message = \"keep\" }\n",
+    ));
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("restricted_output"),
+        "{}",
+        stderr(&refused)
+    );
+    let out = p.once(&content_config("", "[content]\npolicy = \"redact\"\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = content_events(&p);
+    let phi = events
+        .iter()
+        .find(|e| e["event_id"] == "claude_chat_msg_claude_chat_a_000003")
+        .unwrap();
+    let written = phi["details"]["content"].as_str().unwrap();
+    assert!(
+        written.contains("needs a refill") && !written.contains("A0000003"),
+        "{written}"
+    );
+    assert_eq!(phi["redaction_metadata"]["counts"]["mrn"], 1);
+}
+
+#[test]
+fn an_admin_key_is_refused_on_content_with_the_scope_named() {
+    let p = Pull::new();
+    seed_chats(&p);
+    let admin = "sk-ant-admin01-TEST-e2e-content-0123456789";
+    p.fake.add_key(admin, &["read:compliance_activities"]);
+    let out = p
+        .cmd(&content_config("", ""))
+        .env(KEY_ENV, admin)
+        .args(["--once", "--output"])
+        .arg(p.output_path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(EXIT_KEY_REFUSED), "{err}");
+    assert!(
+        err.contains("read:compliance_user_data") && !err.contains(admin),
+        "{err}"
+    );
+}
+
+#[test]
+fn kill_9_during_the_content_walk_loses_and_doubles_no_message() {
+    let p = Pull::new();
+    {
+        let mut s = p.fake.state();
+        for c in 0..6 {
+            let id = format!("claude_chat_k{c}");
+            s.content.add_chat(&id, "org_1", "user_k", 60, text(&id));
+        }
+        s.add_key_scopes(
+            KEY,
+            &["read:compliance_activities", "read:compliance_user_data"],
+        );
+        s.delay = Duration::from_millis(15);
+        s.budget = 1_000_000;
+    }
+    let config = content_config("", "[content]\nunkeyed_hash = true\n");
+    let kills = kill_sweep("content", 6, (400, 1200), || {
+        p.cmd(&config)
+            .args(["--once", "--output"])
+            .arg(p.output_path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    let out = p.once(&config);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(kills > 0, "no kill landed: the test proved nothing");
+    assert_messages_exactly_once(&p, &content_events(&p));
+}
+
+/// Targets of issue 13: a 10,000-message chat and a 100 MiB file, both
+/// through the real binary. The peak resident set is measured (and
+/// printed) against a feed-only run of the same binary: start-up dominates
+/// (Cranelift compiling the plugin, see memory.rs), the content walk must
+/// add little, whatever the chat or file size.
+#[test]
+fn a_10k_message_chat_and_a_100_mib_file_stay_in_bounded_memory() {
+    const FILE_BYTES: u64 = 100 << 20;
+    let p = Pull::new();
+    {
+        let mut s = p.fake.state();
+        s.content
+            .add_chat("claude_chat_big", "org_1", "user_big", 10_000, text("big"));
+        s.content
+            .attach_file("claude_chat_big", 0, "claude_file_big", FILE_BYTES, false);
+        s.add_key_scopes(
+            KEY,
+            &["read:compliance_activities", "read:compliance_user_data"],
+        );
+    }
+    let config = content_config("message_page_size = 1000", "");
+    let config = config.replace("message_page_size = 10\n", "");
+    let started = std::time::Instant::now();
+    let (peak, status, err) = run_measured(&p, &config);
+    let took = started.elapsed();
+    assert!(status.success(), "{err}");
+    let events = content_events(&p);
+    assert_eq!(of_type(&events, "claude_chat_message").len(), 10_000);
+    let file = of_type(&events, "claude_chat_file");
+    assert_eq!(file[0]["details"]["content_bytes"], FILE_BYTES);
+    assert_eq!(file[0]["details"]["content_md5"], "verified");
+    let baseline = Pull::new();
+    let (base_peak, _, _) = run_measured(&baseline, "");
+    eprintln!(
+        "content pull: 10,000 messages + 100 MiB file in {:.1}s, peak RSS {peak} KiB \
+         (feed-only pull: {base_peak} KiB)",
+        took.as_secs_f64()
+    );
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
+    assert!(
+        peak - base_peak < 64 * 1024,
+        "content added {} KiB",
+        peak - base_peak
+    );
+}
+
+/// `pull --once` to the output file, polling the child's peak RSS:
+/// `(peak KiB, exit status, stderr)`.
+fn run_measured(p: &Pull, config: &str) -> (i64, std::process::ExitStatus, String) {
+    let err_path = p.sandbox.path("measured-stderr.txt");
+    let mut child = p
+        .cmd(config)
+        .args(["--once", "--output"])
+        .arg(p.output_path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(crate::memory::high_water_kib(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        peak,
+        status,
+        std::fs::read_to_string(err_path).unwrap_or_default(),
+    )
+}
