@@ -17,4 +17,6 @@ mod run;
 mod sandbox;
 mod schema;
 mod serve;
+mod startup;
 mod util;
+mod workers;
