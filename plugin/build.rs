@@ -9,9 +9,13 @@
 //! `free`, so they are exported rather than redefined (a Rust definition would
 //! be a duplicate symbol). `rustc-link-arg-cdylib` applies to the cdylib only;
 //! the other targets and crate types are left alone.
+//!
+//! It also lists the detection rule files (`data/rules/*.toml`, one rule per
+//! file) into `$OUT_DIR/rules.rs`, so that adding a rule is adding a file.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    list_rules();
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "wasi" && env == "p1" {
@@ -19,4 +23,30 @@ fn main() {
             println!("cargo::rustc-link-arg-cdylib=--export={symbol}");
         }
     }
+}
+
+/// Write `&[(file name, include_str!(path))]` for every rule file, sorted.
+fn list_rules() {
+    let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("data/rules");
+    println!("cargo::rerun-if-changed={}", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("plugin/data/rules exists")
+        .map(|e| e.expect("readable rules directory").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let mut out = String::from("&[\n");
+    for path in files {
+        println!("cargo::rerun-if-changed={}", path.display());
+        let name = path.file_name().expect("a file").to_string_lossy();
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    out.push(']');
+    let target =
+        std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets it")).join("rules.rs");
+    std::fs::write(target, out).expect("writing rules.rs");
 }

@@ -87,6 +87,15 @@ impl FileConfig {
         self.input.check().map_err(anyhow::Error::msg)
     }
 
+    /// Whether `[plugin.detections] enabled = true`.
+    pub fn detections_enabled(&self) -> bool {
+        self.plugin
+            .get("detections")
+            .and_then(|d| d.get("enabled"))
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// The `[plugin]` table as the JSON document `configure` takes, with
     /// `redaction.vault` set by the host (on exactly when a vault is open,
     /// so that no pseudonym pair is produced without a place to keep it).

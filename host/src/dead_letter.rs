@@ -76,6 +76,9 @@ impl<'a> DeadLetterRecord<'a> {
 pub struct DeadLetterWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// In held mode, records written since the last sync or discard: they
+    /// reach the file only at the next [`DeadLetterWriter::sync`].
+    held: Option<Vec<u8>>,
 }
 
 impl DeadLetterWriter {
@@ -86,6 +89,7 @@ impl DeadLetterWriter {
         Ok(Self {
             path: path.to_owned(),
             out: BufWriter::new(file),
+            held: None,
         })
     }
 
@@ -98,11 +102,38 @@ impl DeadLetterWriter {
         Ok(Self {
             path: path.to_owned(),
             out: BufWriter::new(file),
+            held: None,
         })
     }
 
-    /// Flush and fsync, and keep writing.
+    /// Hold records in memory until the next [`DeadLetterWriter::sync`]
+    /// (or drop them at [`DeadLetterWriter::discard`]): `serve` writes a
+    /// request's dead letters only once the request is acknowledged, so
+    /// that an agent's retry does not write them twice.
+    pub fn hold(mut self) -> Self {
+        self.held = Some(Vec::new());
+        self
+    }
+
+    /// Bytes held in memory (held mode), not yet in the file.
+    pub fn held_bytes(&self) -> usize {
+        self.held.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Drop the records held since the last sync.
+    pub fn discard(&mut self) {
+        if let Some(held) = &mut self.held {
+            held.clear();
+        }
+    }
+
+    /// Write what is held, flush and fsync, and keep writing.
     pub fn sync(&mut self) -> Result<()> {
+        if let Some(held) = &mut self.held {
+            let result = self.out.write_all(held);
+            held.clear();
+            result.with_context(|| format!("writing dead-letter file {}", self.path.display()))?;
+        }
         self.out
             .flush()
             .and_then(|()| self.out.get_ref().sync_all())
@@ -112,8 +143,12 @@ impl DeadLetterWriter {
     /// Append one record.
     pub fn write(&mut self, record: &DeadLetterRecord<'_>) -> Result<()> {
         let context = || format!("writing dead-letter file {}", self.path.display());
-        serde_json::to_writer(&mut self.out, record).with_context(context)?;
-        self.out.write_all(b"\n").with_context(context)?;
+        let out: &mut dyn Write = match &mut self.held {
+            Some(held) => held,
+            None => &mut self.out,
+        };
+        serde_json::to_writer(&mut *out, record).with_context(context)?;
+        out.write_all(b"\n").with_context(context)?;
         Ok(())
     }
 
@@ -139,4 +174,48 @@ pub fn private_file(path: &Path) -> std::io::Result<File> {
     }
     #[cfg(not(unix))]
     options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_records_reach_the_file_only_when_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.ndjson");
+        let mut writer = DeadLetterWriter::append(&path, None).unwrap().hold();
+        let rejection = Rejection {
+            source: "s",
+            line: 1,
+            kind: "invalid_json",
+            field: "",
+            reason: "r",
+        };
+        writer
+            .write(&DeadLetterRecord::new(rejection, b"x", 1))
+            .unwrap();
+        assert!(writer.held_bytes() > 0);
+        writer.discard();
+        writer.sync().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"",
+            "discarded: never written"
+        );
+        writer
+            .write(&DeadLetterRecord::new(rejection, b"x", 1))
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "held until sync");
+        writer.sync().unwrap();
+        assert_eq!(
+            std::fs::read(&path)
+                .unwrap()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count(),
+            1
+        );
+        assert_eq!(writer.held_bytes(), 0);
+    }
 }

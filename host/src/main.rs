@@ -10,11 +10,13 @@
 //!   plugin that cannot be loaded);
 //! - 3: `pull`: the Compliance API refused the key (401) or its scope (403);
 //! - 4: `pull`: the Compliance API refused the request (400, other 4xx, or a
-//!   5xx marked `x-should-retry: false`).
+//!   5xx marked `x-should-retry: false`);
+//! - 5: `verify`: the evidence (store, proof or report) does not verify.
 
 mod cli;
 mod config;
 mod dead_letter;
+mod evidence;
 mod input;
 mod keys;
 mod output;
@@ -23,6 +25,10 @@ mod pull;
 mod runner;
 mod sandbox;
 mod serve;
+mod shutdown;
+mod sigma;
+mod simulate;
+mod state_file;
 mod vault;
 
 use std::process::ExitCode;
@@ -55,6 +61,11 @@ fn main() -> ExitCode {
             let code = e
                 .downcast_ref::<pull::ApiStop>()
                 .map_or(EXIT_ERROR, pull::ApiStop::exit_code);
+            let code = if cli::verify::is_not_verified(&e) {
+                cli::verify::EXIT_NOT_VERIFIED
+            } else {
+                code
+            };
             ExitCode::from(code)
         }
     }

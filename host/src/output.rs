@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -135,4 +135,24 @@ pub fn file_len(path: &Path, what: &str) -> Result<u64> {
             )
         }
     }
+}
+
+/// Replace the file at `path` with `bytes`, atomically and durably: write a
+/// sibling `<path>.tmp` (mode 0600), fsync it, rename it over `path`, fsync
+/// the directory. A crash leaves the old content or the new, never a torn
+/// file. Used for the poller's checkpoint and the detection state file.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = crate::dead_letter::private_file(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
 }

@@ -57,6 +57,10 @@ pub struct Summary {
     pub unmapped_fields: u64,
     /// Times the plugin instance was replaced after a failure.
     pub plugin_restarts: u64,
+    /// Alerts written (not input records: outside `read = emitted + ...`).
+    pub alerts: u64,
+    /// Alerts dropped by a configured suppression.
+    pub alerts_suppressed: u64,
 }
 
 /// Where a run writes: events, dead letters and, optionally, the vault.
@@ -67,6 +71,8 @@ pub struct Sinks<'s> {
     pub dead_letters: DeadLetterWriter,
     /// Pseudonym mappings, when a vault is configured.
     pub vault: Option<VaultWriter>,
+    /// A copy of the alerts (`--alerts FILE`); they also go to `output`.
+    pub alerts: Option<Box<dyn Write + 's>>,
 }
 
 impl Summary {
@@ -79,6 +85,8 @@ impl Summary {
         self.unmapped_actor_types += c.unmapped_actor_types;
         self.unmapped_fields += c.unmapped_fields;
         self.plugin_restarts += c.plugin_restarts;
+        self.alerts += c.alerts;
+        self.alerts_suppressed += c.alerts_suppressed;
     }
 }
 
@@ -118,6 +126,8 @@ impl<'s> Runner<'s> {
 
     /// Run `workers` plugin instances in parallel (at least one). The
     /// output stays in input order; the extra instances are made here.
+    /// Detection state lives in one instance, so a caller with detections
+    /// enabled must keep one worker (`run` refuses the combination).
     pub fn set_workers(&mut self, workers: usize) -> Result<()> {
         self.workers = workers.max(1);
         while self.instances.len() < self.workers {
@@ -192,7 +202,35 @@ impl<'s> Runner<'s> {
             vault.sync()?;
         }
         self.sinks.dead_letters.sync()?;
+        if let Some(alerts) = &mut self.sinks.alerts {
+            alerts.flush().context("flushing the alerts file")?;
+        }
         self.sinks.output.flush().context("flushing the output")
+    }
+
+    /// Drop the dead letters not yet committed (held mode, see
+    /// [`DeadLetterWriter::hold`]); they stay counted in the summary.
+    pub fn discard_dead_letters(&mut self) {
+        self.sinks.dead_letters.discard();
+    }
+
+    /// Bytes of dead letters held in memory until the next commit.
+    pub fn held_dead_letter_bytes(&self) -> usize {
+        self.sinks.dead_letters.held_bytes()
+    }
+
+    /// The plugin's detection state (empty when detections are off). With
+    /// one worker, the only instance holds all of it.
+    pub fn export_state(&mut self) -> Result<Vec<u8>> {
+        ensure!(
+            self.instances.len() == 1,
+            "detection state is split over {} plugin instances (--workers)",
+            self.instances.len()
+        );
+        self.instances[0]
+            .export_state()
+            .map_err(|f| anyhow::anyhow!("{f}"))
+            .context("exporting the detection state")
     }
 
     /// The counts so far.
@@ -206,8 +244,12 @@ impl<'s> Runner<'s> {
             mut output,
             dead_letters,
             vault,
+            alerts,
         } = self.sinks;
         output.flush().context("flushing the output")?;
+        if let Some(mut alerts) = alerts {
+            alerts.flush().context("flushing the alerts file")?;
+        }
         drop(output);
         dead_letters.finish()?;
         if let Some(vault) = vault {
@@ -282,6 +324,16 @@ fn write_batch(
         .output
         .write_all(&processed.events)
         .context("writing the output")?;
+    // Alerts follow the events that raised them, in the same stream.
+    sinks
+        .output
+        .write_all(&processed.alerts)
+        .context("writing alerts to the output")?;
+    if let Some(alerts) = &mut sinks.alerts {
+        alerts
+            .write_all(&processed.alerts)
+            .context("writing the alerts file")?;
+    }
     for dead in &processed.dead {
         let (line, bytes) = batch.line(dead.index);
         let rejection = Rejection {

@@ -42,7 +42,7 @@ use bindings::{Transform, TransformPre};
 use crate::keys::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this host speaks.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// What a plugin instance is configured with.
 #[derive(Debug, Clone)]
@@ -224,6 +224,20 @@ impl PluginInstance {
         records: &[u8],
     ) -> Result<Result<BatchOutput, BatchError>, PluginFailure> {
         self.call(|b, s| b.call_process_batch(s, records))
+    }
+
+    /// The plugin's detection state (empty when detections are off).
+    pub fn export_state(&mut self) -> Result<Vec<u8>, PluginFailure> {
+        self.call(|b, s| b.call_export_state(s))
+    }
+
+    /// Restore a detection state; a refusal names its kind and reason.
+    pub fn import_state(&mut self, state: &[u8]) -> Result<()> {
+        self.call(|b, s| b.call_import_state(s, state))
+            .map_err(|f| anyhow::anyhow!("{f}"))
+            .context("importing the detection state")?
+            .map_err(|e| anyhow::anyhow!("{} ({:?})", e.message, e.kind))
+            .context("the plugin refused the detection state")
     }
 
     /// The schema version the plugin emits.

@@ -4,9 +4,13 @@
 //! per batch, never per record. The framing rules are those of
 //! `process-batch` in `wit/transform.wit`.
 
+use std::sync::Mutex;
+
 use crate::config::Settings;
+use crate::detect::{Detector, StateError};
 use crate::error::{ConfigError, ConfigErrorKind, RecordError};
 use crate::normalize::{Disposition, normalize_line};
+use crate::profile;
 use crate::redact::pseudonym::HmacKey;
 use crate::redact::{Redactor, VaultEntry};
 
@@ -36,6 +40,10 @@ pub struct Counters {
     pub unmapped_actor_types: u32,
     /// Emitted events carrying undocumented fields.
     pub unmapped_fields: u32,
+    /// Alerts written to `BatchOutput::alerts` (not input records).
+    pub alerts: u32,
+    /// Alerts dropped by a configured suppression.
+    pub alerts_suppressed: u32,
 }
 
 /// The result of one batch.
@@ -50,6 +58,9 @@ pub struct BatchOutput {
     /// Pseudonym -> original pairs for the forensic vault (empty unless
     /// `redaction.vault` is on).
     pub vault: Vec<VaultEntry>,
+    /// Alerts raised by the batch's events, NDJSON (empty unless
+    /// `detections.enabled`).
+    pub alerts: Vec<u8>,
 }
 
 /// A configured transform, ready to process batches.
@@ -57,6 +68,10 @@ pub struct BatchOutput {
 pub struct Transform {
     settings: Settings,
     redactor: Option<Redactor>,
+    /// The detection engine, when enabled. Behind a lock because batches
+    /// take `&self` and the engine remembers; the guest is single-threaded,
+    /// so the lock is never contended.
+    detector: Option<Mutex<Detector>>,
 }
 
 impl Transform {
@@ -75,7 +90,28 @@ impl Transform {
         } else {
             None
         };
-        Ok(Self { settings, redactor })
+        let detector = if settings.detections.enabled {
+            Some(Mutex::new(Detector::new(settings.detections.clone())?))
+        } else {
+            None
+        };
+        Ok(Self {
+            settings,
+            redactor,
+            detector,
+        })
+    }
+
+    /// The detection state (versioned JSON); `None` when detections are off.
+    pub fn export_state(&self) -> Option<Vec<u8>> {
+        let detector = self.detector.as_ref()?;
+        Some(lock(detector).export_state())
+    }
+
+    /// Replace the detection state with an exported one.
+    pub fn import_state(&self, state: &[u8]) -> Result<(), StateError> {
+        let detector = self.detector.as_ref().ok_or(StateError::NotEnabled)?;
+        lock(detector).import_state(state)
     }
 
     /// Id of the key that pseudonymizes; `None` when redaction is off.
@@ -115,13 +151,25 @@ impl Transform {
     fn process_into(&self, index: u32, line: &[u8], out: &mut BatchOutput) {
         out.counters.records += 1;
         let redactor = self.redactor.as_ref();
-        match normalize_line(
+        let start = out.records.len();
+        let result = normalize_line(
             line,
             &self.settings,
             redactor,
             &mut out.records,
             &mut out.vault,
-        ) {
+        );
+        // Detection reads the canonical event, so it runs before the
+        // profile rewrites it (the profile is applied last).
+        let result = match result {
+            Ok(Disposition::Emitted(unmapped)) => {
+                self.detect(start, out);
+                profile::apply(self.settings.profile, &mut out.records, start)
+                    .map(|()| Disposition::Emitted(unmapped))
+            }
+            other => other,
+        };
+        match result {
             Ok(Disposition::Emitted(unmapped)) => {
                 let c = &mut out.counters;
                 c.emitted += 1;
@@ -136,6 +184,24 @@ impl Transform {
             }
         }
     }
+
+    /// Run the rule pack over the canonical event written at `start`.
+    fn detect(&self, start: usize, out: &mut BatchOutput) {
+        if let Some(detector) = &self.detector {
+            let event = &out.records[start..out.records.len() - 1];
+            let raised = lock(detector).process_line(event, &mut out.alerts);
+            out.counters.alerts += raised.0;
+            out.counters.alerts_suppressed += raised.1;
+        }
+    }
+}
+
+/// The engine, even after a panic elsewhere poisoned the lock (a panic
+/// aborts in wasm; natively the state is still consistent per event).
+fn lock(detector: &Mutex<Detector>) -> std::sync::MutexGuard<'_, Detector> {
+    detector
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The key that pseudonymizes.

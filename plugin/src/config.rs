@@ -37,6 +37,13 @@ pub struct Settings {
     /// What to redact and how.
     #[serde(default)]
     pub redaction: RedactionSettings,
+    /// The schema events are written in: `canonical` (default), `ocsf`,
+    /// `ecs`. Applied last, to the finished canonical event.
+    #[serde(default)]
+    pub profile: crate::profile::Profile,
+    /// The detection rule pack (README, "Detections").
+    #[serde(default)]
+    pub detections: crate::detect::settings::DetectSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,
@@ -180,6 +187,11 @@ pub struct RedactionSettings {
     /// host when a vault is configured).
     #[serde(default)]
     pub vault: bool,
+    /// Keep placeholder-shaped secrets (`xoxb-1234`, `AKIA...EXAMPLE`),
+    /// reported as `secret_possible`. Default false: a missed secret costs
+    /// more than a redacted example.
+    #[serde(default)]
+    pub keep_possible_secrets: bool,
 }
 
 impl Default for RedactionSettings {
@@ -192,6 +204,7 @@ impl Default for RedactionSettings {
             fail_closed: false,
             allow_fields: Vec::new(),
             vault: false,
+            keep_possible_secrets: false,
         }
     }
 }

@@ -404,6 +404,20 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
                 .to_owned(),
         ));
     }
+    // A filter call answers with one record; alerts would be lost, so the
+    // rule pack is refused here rather than run silently.
+    let detections = config
+        .plugin
+        .get("detections")
+        .and_then(|d| d.get("enabled"));
+    if detections.and_then(toml::Value::as_bool) == Some(true) {
+        return Err(at(
+            "detections (plugin.detections.enabled) are not available in the Fluent Bit filter \
+             yet: a filter call returns one record, so alerts would have nowhere to go; run \
+             detections in `claude-audit run`, `pull` or `serve`"
+                .to_owned(),
+        ));
+    }
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut keys = Vec::with_capacity(config.keys.hmac.len());
     for entry in &config.keys.hmac {

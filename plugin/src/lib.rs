@@ -13,8 +13,11 @@
 
 pub mod batch;
 pub mod config;
+pub mod content_hash;
+pub mod detect;
 pub mod error;
 pub mod filter;
+pub mod profile;
 pub mod redact;
 
 mod actor;
@@ -38,10 +41,11 @@ mod abi;
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
+pub use detect::Detector;
 pub use error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
 pub use normalize::SCHEMA_VERSION;
 pub use redact::VaultEntry;
 pub use redact::pseudonym::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this crate implements.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;

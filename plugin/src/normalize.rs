@@ -128,8 +128,9 @@ impl Scrubber<'_> {
             return;
         };
         w.object(key);
+        let names = member_names(redactor, members, path, &mut self.report);
         let mut full: Vec<&str> = path.to_vec();
-        for (name, raw) in members {
+        for (name, (_, raw)) in names.iter().zip(members) {
             full.push(name);
             if !redactor.member_dropped(&full, &mut self.report) {
                 match redactor.redact_raw(&full, raw, &mut self.report) {
@@ -146,6 +147,31 @@ impl Scrubber<'_> {
         }
         w.end();
     }
+}
+
+/// The names a pass-through object's members are written under: each key
+/// redacted like a value (recorded in the report), collisions suffixed.
+fn member_names<'m>(
+    redactor: &Redactor,
+    members: &'m [(Cow<'_, str>, &RawValue)],
+    path: &[&str],
+    report: &mut Report,
+) -> Vec<Cow<'m, str>> {
+    let mut names: Vec<Cow<'m, str>> = Vec::with_capacity(members.len());
+    for (name, _) in members {
+        let Some(new) = redactor.redact_key(name, report) else {
+            names.push(Cow::Borrowed(name.as_ref()));
+            continue;
+        };
+        let new = crate::redact::unique_key(new, |k| {
+            names.iter().any(|n| n == k) || members.iter().any(|(m, _)| m == k)
+        });
+        let mut full: Vec<&str> = path.to_vec();
+        full.push(&new);
+        report.paths.insert(full.join("."));
+        names.push(Cow::Owned(new));
+    }
+    names
 }
 
 /// Line-level checks: BOM, UTF-8, blank.

@@ -226,6 +226,24 @@ fn every_fixture_record_gives_the_event_run_gives() {
 }
 
 #[test]
+fn planted_values_do_not_survive_the_module() {
+    let sb = Sandbox::new();
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let planted = crate::redaction_planted::planted_records();
+    for (record, value) in &planted {
+        let answer = String::from_utf8(fb.call_bytes(record.as_bytes())).unwrap();
+        assert!(
+            answer.contains("\"schema_version\""),
+            "not an event: {answer}"
+        );
+        assert!(
+            !crate::redaction_planted::leaked(&answer, value),
+            "{value} survived: {answer}"
+        );
+    }
+}
+
+#[test]
 fn malformed_records_are_marked_like_runs_dead_letters() {
     let sb = Sandbox::new();
     // As in malformed.rs: 2 KiB, so that the padded case is over-long.
@@ -481,4 +499,35 @@ fn readme_fluent_bit_configuration_example_works() {
         fb.call(other.as_bytes())["redaction_metadata"]["key_id"],
         "k1"
     );
+}
+
+#[test]
+fn every_profile_gives_the_bytes_run_gives() {
+    let input = std::fs::read(fixture("activities.ndjson")).unwrap();
+    let records: Vec<&[u8]> = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    for profile in ["ocsf", "ecs"] {
+        let sb = Sandbox::new();
+        let config = format!("[plugin]\nprofile = \"{profile}\"\n");
+        let (events, dead) = run_reference(&sb, &input, &config);
+        assert!(dead.is_empty());
+        assert_eq!(events.len(), 312);
+        let mut fb = FluentBit::new(&[&configured(&sb, &config)]);
+        for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+            assert_eq!(
+                fb.call_bytes(record),
+                *event,
+                "{profile}: record {i} differs from `claude-audit run`"
+            );
+        }
+        let first: Value = serde_json::from_slice(&events[0]).unwrap();
+        let version = if profile == "ocsf" {
+            &first["metadata"]["version"]
+        } else {
+            &first["ecs"]["version"]
+        };
+        assert!(version.is_string(), "{profile}: {first}");
+    }
 }

@@ -5,14 +5,19 @@
 //! One test binary (declared in host/Cargo.toml) links faster than many.
 //! Shared helpers live in `util.rs`; each file covers one concern.
 
+mod delivery;
+mod detections;
+mod evidence;
 mod fake_api;
 mod fluentbit_abi;
 mod golden;
 mod malformed;
 mod memory;
 mod pipelines;
+mod profiles;
 mod pull;
 mod redaction;
+mod redaction_planted;
 mod run;
 mod sandbox;
 mod schema;

@@ -27,13 +27,20 @@ use crate::util::*;
 const FLUENT_BIT_DIR: &str = "pipelines/fluent-bit";
 const VECTOR_DIR: &str = "pipelines/vector";
 /// The Fluent Bit file whose filter chain (wasm + rewrite_tag) the end-to-end run uses.
-const FLUENT_BIT_WASM_PIPELINE: &str = "pipelines/fluent-bit/ndjson-tail-wasm.yaml";
+pub(crate) const FLUENT_BIT_WASM_PIPELINE: &str = "pipelines/fluent-bit/ndjson-tail-wasm.yaml";
+/// The secret backends production runs load next to a Vector pipeline.
+const VECTOR_PRODUCTION_BACKENDS: &str = "pipelines/vector/backends/production.yaml";
+/// The same backends over the placeholder values, for `vector test`.
+pub(crate) const VECTOR_EXAMPLE_BACKENDS: &str = "pipelines/vector/backends/example.yaml";
+/// The file backend of non-secret settings, and the directory backend of credentials.
+pub(crate) const VECTOR_SETTINGS_BACKEND: &str = "claude_audit_settings";
+pub(crate) const VECTOR_SECRETS_BACKEND: &str = "claude_audit_secrets";
 /// The Vector file whose parsing transform the end-to-end run uses.
-const VECTOR_FILE_PIPELINE: &str = "pipelines/vector/siem-sinks.yaml";
+pub(crate) const VECTOR_FILE_PIPELINE: &str = "pipelines/vector/siem-sinks.yaml";
 /// The export name of the Fluent Bit filter function (the module's contract).
 const FILTER_FUNCTION: &str = "claude_audit_filter";
 /// The key of the marker the module returns for a record that fails validation.
-const DEAD_LETTER_KEY: &str = "claude_audit_dead_letter";
+pub(crate) const DEAD_LETTER_KEY: &str = "claude_audit_dead_letter";
 /// The key of the marker the module returns for a record its policy filters out.
 const FILTERED_KEY: &str = "claude_audit_filtered";
 
@@ -52,7 +59,7 @@ fn yaml_files(dir: &str) -> Vec<PathBuf> {
 }
 
 /// The single YAML document of a file.
-fn load(path: &Path) -> Yaml {
+pub(crate) fn load(path: &Path) -> Yaml {
     let text = std::fs::read_to_string(path).unwrap();
     let mut docs = YamlLoader::load_from_str(&text)
         .unwrap_or_else(|e| panic!("{}: not valid YAML: {e}", path.display()));
@@ -78,12 +85,12 @@ fn get<'a>(map: &'a Yaml, key: &str) -> &'a Yaml {
     &map[key]
 }
 
-fn get_str(map: &Yaml, key: &str) -> Option<String> {
+pub(crate) fn get_str(map: &Yaml, key: &str) -> Option<String> {
     scalar(get(map, key))
 }
 
 /// The list `section.key` (e.g. `pipeline.inputs`), empty when absent.
-fn list<'a>(doc: &'a Yaml, section: &str, key: &str) -> &'a [Yaml] {
+pub(crate) fn list<'a>(doc: &'a Yaml, section: &str, key: &str) -> &'a [Yaml] {
     doc[section][key].as_vec().map(Vec::as_slice).unwrap_or(&[])
 }
 
@@ -192,7 +199,7 @@ fn assert_no_literal_secrets(path: &Path, doc: &Yaml) {
 }
 
 /// The `${VAR}` names a file refers to.
-fn env_references(path: &Path) -> BTreeSet<String> {
+pub(crate) fn env_references(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut names = BTreeSet::new();
     let mut rest = text.as_str();
@@ -565,19 +572,125 @@ fn vector_files_are_consistent_and_keep_secrets_out() {
     }
 }
 
+/// Every file under `pipelines/vector/` (pipelines, backends, example values), recursively.
+fn vector_tree_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            vector_tree_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The `SECRET[backend.key]` references of a text, as (backend, key).
+fn secret_references(text: &str) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("SECRET[") {
+        rest = &rest[start + "SECRET[".len()..];
+        let end = rest.find(']').expect("closing ] of SECRET[");
+        let (backend, key) = rest[..end]
+            .split_once('.')
+            .unwrap_or_else(|| panic!("SECRET[{}]: backend.key", &rest[..end]));
+        found.insert((backend.to_string(), key.to_string()));
+    }
+    found
+}
+
+/// The backends (name -> (type, path)) a backends file defines.
+fn vector_backends(path: &str) -> BTreeMap<String, (String, String)> {
+    let doc = load(&repo_file(path));
+    let backends = doc["secret"].as_hash().expect("a `secret:` section");
+    backends
+        .iter()
+        .map(|(name, b)| {
+            let name = scalar(name).unwrap();
+            let valid = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            assert!(
+                valid,
+                "{path}: backend name {name}: letters, digits, _ only"
+            );
+            (
+                name,
+                (get_str(b, "type").unwrap(), get_str(b, "path").unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Vector >= 0.57 interpolates no environment variable without a dangerous flag, and reads
+/// `${...}` even in comments: none anywhere. Every `SECRET[backend.key]` names a backend of
+/// both backend files (same names and types) and a key the example values hold, so `vector
+/// test` resolves it and the example is a complete template.
+#[test]
+fn vector_files_use_secret_backends_not_the_environment() {
+    let mut files = Vec::new();
+    vector_tree_files(&repo_file(VECTOR_DIR), &mut files);
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            !text.contains("${"),
+            "{}: `${{` in a Vector file",
+            file.display()
+        );
+    }
+    let production = vector_backends(VECTOR_PRODUCTION_BACKENDS);
+    let example = vector_backends(VECTOR_EXAMPLE_BACKENDS);
+    let kinds = |b: &BTreeMap<String, (String, String)>| -> Vec<(String, String)> {
+        b.iter().map(|(n, (t, _))| (n.clone(), t.clone())).collect()
+    };
+    assert_eq!(
+        kinds(&production),
+        kinds(&example),
+        "backend names and types"
+    );
+    let settings: serde_json::Map<String, Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo_file(&example[VECTOR_SETTINGS_BACKEND].1)).unwrap(),
+    )
+    .unwrap();
+    let secrets_dir = repo_file(&example[VECTOR_SECRETS_BACKEND].1);
+    for path in yaml_files(VECTOR_DIR) {
+        let refs = secret_references(&std::fs::read_to_string(&path).unwrap());
+        assert!(!refs.is_empty(), "{}: no secret reference", name_of(&path));
+        for (backend, key) in refs {
+            let known = match backend.as_str() {
+                VECTOR_SETTINGS_BACKEND => settings.contains_key(&key),
+                VECTOR_SECRETS_BACKEND => secrets_dir.join(&key).is_file(),
+                _ => panic!("{}: unknown backend {backend}", name_of(&path)),
+            };
+            assert!(
+                known,
+                "{}: {backend}.{key} has no example value",
+                name_of(&path)
+            );
+        }
+    }
+}
+
 // ----------------------------------------------------------------------------- agents
 
 /// Say plainly that a check did not run. Written to the process's stderr directly, not through
 /// `println!`, which the test harness captures and shows only on failure.
-fn skipped(why: &str) {
+pub(crate) fn skipped(why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
-/// The agent binary from `$env_var`, else from PATH; `None` prints the SKIPPED line.
+/// True under CI (`CI=true`), where an agent test must run rather than skip.
+pub(crate) fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The agent binary from `$env_var`, else from PATH; `None` prints the SKIPPED line. Under
+/// CI, a missing agent while `../shared/agents/bin/<binary>` exists fails the test: `.ci/run`
+/// exports the variable when the file exists, so a skip there means the wiring broke.
 fn agent(binary: &str, env_var: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env_var) {
-        return Some(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "{env_var}={}: no such file", path.display());
+        return Some(path);
     }
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -585,16 +698,23 @@ fn agent(binary: &str, env_var: &str) -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     });
     if found.is_none() {
+        let shared = repo_file(&format!("../shared/agents/bin/{binary}"));
+        assert!(
+            !(in_ci() && shared.is_file()),
+            "CI=true: {} exists but {env_var} is unset and {binary} is not on PATH; \
+             the agent tests would skip",
+            shared.display()
+        );
         skipped(&format!("{binary} not found (set {env_var})"));
     }
     found
 }
 
-fn fluent_bit() -> Option<PathBuf> {
+pub(crate) fn fluent_bit() -> Option<PathBuf> {
     agent("fluent-bit", "FLUENT_BIT_BIN")
 }
 
-fn vector() -> Option<PathBuf> {
+pub(crate) fn vector() -> Option<PathBuf> {
     agent("vector", "VECTOR_BIN")
 }
 
@@ -641,16 +761,20 @@ fn fluent_bit_dry_run_accepts_every_file() {
 fn vector_validates_and_tests_every_file() {
     let Some(bin) = vector() else { return };
     for path in yaml_files(VECTOR_DIR) {
-        for args in [&["validate", "--no-environment"][..], &["test"][..]] {
-            let out = Command::new(&bin)
-                .args(args)
-                .arg(&path)
-                .envs(dummy_env(&path))
-                .output()
-                .expect("run vector");
+        // Exactly the README's commands: no environment, no dangerous flag.
+        let example = repo_file(VECTOR_EXAMPLE_BACKENDS);
+        let validate = [path.as_os_str()];
+        let test = [example.as_os_str(), path.as_os_str()];
+        for (verb, files) in [("validate", &validate[..]), ("test", &test[..])] {
+            let mut cmd = Command::new(&bin);
+            cmd.current_dir(repo_file("")).env_clear().arg(verb);
+            if verb == "validate" {
+                cmd.arg("--no-environment");
+            }
+            let out = cmd.args(files).output().expect("run vector");
             assert!(
                 out.status.success(),
-                "{}: vector {args:?} failed:\n{}{}",
+                "{}: vector {verb} failed:\n{}{}",
                 name_of(&path),
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
@@ -660,7 +784,7 @@ fn vector_validates_and_tests_every_file() {
 }
 
 /// Numbers compared by value: agents may print `1.0` as `1`.
-fn normalized(value: &Value) -> Value {
+pub(crate) fn normalized(value: &Value) -> Value {
     match value {
         Value::Number(n) => serde_json::json!(n.as_f64()),
         Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
@@ -700,7 +824,7 @@ fn assert_same_events(agent: &str, got: &[Value], expected: &[Value]) {
 
 /// `claude-audit run` over the fixture with the test key (from `config`, else from the
 /// command line): the reference output.
-fn reference_events(sb: &Sandbox, config: Option<&Path>) -> Vec<Value> {
+pub(crate) fn reference_events(sb: &Sandbox, config: Option<&Path>) -> Vec<Value> {
     let mut cmd = match config {
         Some(config) => {
             let mut cmd = sb.run_cmd_without_key();
@@ -716,7 +840,7 @@ fn reference_events(sb: &Sandbox, config: Option<&Path>) -> Vec<Value> {
 
 /// The Fluent Bit flavour of the module: `CLAUDE_AUDIT_FB_MODULE` if set
 /// (e.g. an AOT build), else the one host/build.rs built for these tests.
-fn fluent_bit_module() -> Option<PathBuf> {
+pub(crate) fn fluent_bit_module() -> Option<PathBuf> {
     let path = std::env::var_os("CLAUDE_AUDIT_FB_MODULE").map_or_else(
         || PathBuf::from(env!("CLAUDE_AUDIT_FLUENTBIT_WASM")),
         PathBuf::from,
@@ -732,13 +856,13 @@ fn fluent_bit_module() -> Option<PathBuf> {
     }
 }
 
-fn yaml_text(doc: &Yaml) -> String {
+pub(crate) fn yaml_text(doc: &Yaml) -> String {
     let mut out = String::new();
     YamlEmitter::new(&mut out).dump(doc).unwrap();
     out
 }
 
-fn hash(pairs: &[(&str, Yaml)]) -> Yaml {
+pub(crate) fn hash(pairs: &[(&str, Yaml)]) -> Yaml {
     let mut h = Hash::new();
     for (k, v) in pairs {
         h.insert(Yaml::String((*k).to_string()), v.clone());
@@ -746,8 +870,41 @@ fn hash(pairs: &[(&str, Yaml)]) -> Yaml {
     Yaml::Hash(h)
 }
 
-fn s(text: &str) -> Yaml {
+pub(crate) fn s(text: &str) -> Yaml {
     Yaml::String(text.to_string())
+}
+
+/// The policy both the Fluent Bit module and `claude-audit run` use in the agent tests (one
+/// activity type excluded, which the grep after the wasm filter must drop; the test key): a
+/// folder standing in for /etc/claude-audit (the module's accessible path) and the host TOML.
+pub(crate) fn module_policy(sb: &Sandbox) -> (PathBuf, PathBuf) {
+    let etc = sb.path("etc-claude-audit");
+    std::fs::create_dir_all(&etc).unwrap();
+    let key = etc.join("test-hmac.key");
+    std::fs::copy(fixture("test-hmac.key"), &key).unwrap();
+    let config = format!(
+        "[plugin]\nexclude_types = [\"sso_login_initiated\"]\n\n[keys]\nactive = \"k1\"\n\
+         hmac = [{{ id = \"k1\", file = \"{}\" }}]\n",
+        key.display()
+    );
+    std::fs::write(etc.join("claude-audit.toml"), &config).unwrap();
+    (etc, sb.write("host.toml", &config))
+}
+
+/// The committed file's filters (wasm, grep, rewrite_tag), with the module and accessible path
+/// of the test, and the emitter's filesystem storage left out (the test sets no storage path).
+pub(crate) fn fluent_bit_wasm_filters(committed: &Yaml, module: &Path, etc: &Path) -> Yaml {
+    let mut filters = Vec::new();
+    for filter in list(committed, "pipeline", "filters") {
+        let mut f = filter.as_hash().unwrap().clone();
+        if get_str(filter, "name").as_deref() == Some("wasm") {
+            f.insert(s("wasm_path"), s(&module.display().to_string()));
+            f.insert(s("accessible_paths"), s(&etc.display().to_string()));
+        }
+        f.remove(&s("emitter_storage.type"));
+        filters.push(Yaml::Hash(f));
+    }
+    Yaml::Array(filters)
 }
 
 /// Fixture -> tail -> the committed wasm, grep and rewrite_tag filters -> local files, compared
@@ -760,19 +917,7 @@ fn fluent_bit_wasm_pipeline_matches_claude_audit_run() {
         return;
     };
     let sb = Sandbox::new();
-    // The module reads claude-audit.toml from its accessible_paths: a folder of this test, in
-    // place of /etc/claude-audit, holding the policy and the test key.
-    let etc = sb.path("etc-claude-audit");
-    std::fs::create_dir_all(&etc).unwrap();
-    let key = etc.join("test-hmac.key");
-    std::fs::copy(fixture("test-hmac.key"), &key).unwrap();
-    let config = format!(
-        "[plugin]\nexclude_types = [\"sso_login_initiated\"]\n\n[keys]\nactive = \"k1\"\n\
-         hmac = [{{ id = \"k1\", file = \"{}\" }}]\n",
-        key.display()
-    );
-    std::fs::write(etc.join("claude-audit.toml"), &config).unwrap();
-    let host_config = sb.write("host.toml", &config);
+    let (etc, host_config) = module_policy(&sb);
     let expected = reference_events(&sb, Some(host_config.as_path()));
 
     // The invalid record goes first: with exit_on_eof, Fluent Bit pauses its inputs at the end
@@ -785,16 +930,7 @@ fn fluent_bit_wasm_pipeline_matches_claude_audit_run() {
     let committed = load(&repo_file(FLUENT_BIT_WASM_PIPELINE));
     let tail = &list(&committed, "pipeline", "inputs")[0];
     let tag = get_str(tail, "tag").unwrap();
-    let mut filters = Vec::new();
-    for filter in list(&committed, "pipeline", "filters") {
-        let mut f = filter.as_hash().unwrap().clone();
-        if get_str(filter, "name").as_deref() == Some("wasm") {
-            f.insert(s("wasm_path"), s(&module.display().to_string()));
-            f.insert(s("accessible_paths"), s(&etc.display().to_string()));
-        }
-        f.remove(&s("emitter_storage.type"));
-        filters.push(Yaml::Hash(f));
-    }
+    let filters = fluent_bit_wasm_filters(&committed, &module, &etc);
     let file_output = |m: &str, name: &str| {
         hash(&[
             ("name", s("file")),
@@ -829,7 +965,7 @@ fn fluent_bit_wasm_pipeline_matches_claude_audit_run() {
                         ("buffer_max_size", s("1M")),
                     ])]),
                 ),
-                ("filters", Yaml::Array(filters)),
+                ("filters", filters),
                 (
                     "outputs",
                     Yaml::Array(vec![

@@ -45,12 +45,17 @@ impl Pull {
              requests_per_minute = 60000\n\
              initial_backoff_ms = 50\n\
              max_backoff_secs = 1\n\
-             request_timeout_secs = 1\n\
+             {}\
              poll_interval_secs = 1\n\
              health_interval_secs = 1\n\
              {extra}\n{}",
             self.fake.base_url,
             self.sandbox.path("state.json").display(),
+            if extra.contains("request_timeout_secs") {
+                ""
+            } else {
+                "request_timeout_secs = 1\n"
+            },
             if extra.contains("page_size") {
                 ""
             } else {
@@ -556,4 +561,214 @@ fn readme_pull_example_works() {
         requests[0].contains("exclude_activity_types%5B%5D=compliance_api_accessed"),
         "{requests:?}"
     );
+}
+
+#[test]
+fn profile_flag_writes_ocsf_and_is_refused_with_raw() {
+    let p = Pull::new();
+    let out = p
+        .cmd("")
+        .args(["--profile", "ocsf", "--once", "--output"])
+        .arg(p.output_path())
+        .output()
+        .unwrap();
+    assert_no_key(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = p.events();
+    assert_eq!(events.len(), 312);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["metadata"]["version"] == "1.8.0" && e["class_uid"].is_u64())
+    );
+    let out = p
+        .cmd("")
+        .args(["--profile", "ecs", "--once", "--raw"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--raw"), "{}", stderr(&out));
+}
+
+/// Send `signal` to `child`.
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid; no memory involved.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// Wait (bounded) for `child` to exit; its exit code.
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "pull did not exit in {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The checkpoint's committed length of the output file.
+fn committed_output(p: &Pull) -> u64 {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(p.sandbox.path("state.json")).unwrap()).unwrap();
+    state["output"]["bytes"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn sigterm_finishes_the_page_in_flight_and_exits_0() {
+    let p = Pull::new();
+    // ~63 pages of 5 at 100 ms each: the signal lands mid-walk, while a
+    // request is in flight.
+    p.fake.state().delay = Duration::from_millis(100);
+    p.fake.state().budget = 1_000_000;
+    let (mut child, err_path) = p.daemon(&["--once"]);
+    wait_until("a few pages", Duration::from_secs(60), || {
+        p.fake.request_count() >= 5
+    });
+    signal(&child, libc::SIGTERM);
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stopped by a signal"), "{err}");
+    let written = std::fs::read(p.output_path()).unwrap();
+    assert_eq!(
+        written.len() as u64,
+        committed_output(&p),
+        "the checkpoint covers exactly what was written"
+    );
+    let partial = event_ids(&p.events());
+    let all = fixture_ids();
+    assert!(
+        !partial.is_empty() && partial.len() < all.len(),
+        "stopped mid-walk"
+    );
+    assert_eq!(
+        partial[..],
+        all[..partial.len()],
+        "a prefix of the feed, in order"
+    );
+    assert_eq!(last_health(&err)["emitted"], partial.len() as u64);
+    // The next run continues from the checkpoint: every activity once.
+    p.fake.state().delay = Duration::ZERO;
+    let out = p.once("");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(event_ids(&p.events()), all, "exactly once, in order");
+}
+
+#[test]
+fn a_request_in_flight_past_the_drain_time_is_abandoned() {
+    let p = Pull::new();
+    p.fake.push_faults([Fault::Slow(Duration::from_secs(20))]);
+    let err_path = p.sandbox.path("stderr.txt");
+    let mut child = p
+        .cmd("request_timeout_secs = 60")
+        .args(["--once", "--drain-secs", "1", "--output"])
+        .arg(p.output_path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the first request", Duration::from_secs(60), || {
+        let exited = child.try_wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "{}",
+            std::fs::read_to_string(&err_path).unwrap()
+        );
+        p.fake.request_count() > 0
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "bounded by --drain-secs"
+    );
+    assert!(err.contains("abandoning the request in flight"), "{err}");
+    assert!(p.events().is_empty(), "the abandoned page was not written");
+    let out = p.once("");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(event_ids(&p.events()), fixture_ids());
+}
+
+/// `--evidence`: the store is committed with the cursor, so after kills at
+/// random moments it holds each activity's event exactly once, byte for
+/// byte the same as the output file, and verifies.
+#[test]
+fn kill_9_with_an_evidence_store_keeps_it_exactly_once() {
+    let p = Pull::new();
+    p.fake.state().delay = Duration::from_millis(15);
+    p.fake.state().budget = 1_000_000;
+    let config = "page_size = 5";
+    let key = p.sandbox.path("evidence.key");
+    let out = Command::new(BIN)
+        .args(["keys", "generate", "--name", "test.example/pull", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let store = p.sandbox.path("store");
+    let evidence = |cmd: &mut Command| {
+        cmd.arg("--evidence")
+            .arg(&store)
+            .arg("--evidence-key-file")
+            .arg(&key)
+            .args(["--checkpoint-every", "7"]);
+    };
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("pull evidence kill -9 test seed {seed}");
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut cmd = p.cmd(config);
+        cmd.args(["--once", "--output"]).arg(p.output_path());
+        evidence(&mut cmd);
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1500));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        kills += 1;
+    }
+    let mut cmd = p.cmd(config);
+    cmd.args(["--once", "--output"]).arg(p.output_path());
+    evidence(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(kills > 0, "no kill landed: the test proved nothing");
+    assert_eq!(event_ids(&p.events()), fixture_ids(), "output exactly once");
+    let segment = std::fs::read(store.join("segments/00000000000000000000.ndjson")).unwrap();
+    assert_eq!(
+        segment,
+        std::fs::read(p.output_path()).unwrap(),
+        "the store holds the output byte for byte"
+    );
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&store)
+        .arg("--key")
+        .arg(&vkey)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }

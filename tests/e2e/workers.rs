@@ -144,3 +144,33 @@ fn workers_are_bounded() {
         assert!(stderr(&out).contains("--workers"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn workers_are_refused_with_detections() {
+    // Detection windows and baselines live in one plugin instance: several
+    // instances would each see only some of the batches.
+    let sb = Sandbox::new();
+    let input = sb.write("in.ndjson", "{}\n");
+    let config = sb.write(
+        "detect.toml",
+        "[plugin.detections]\nenabled = true\nsignals = false\n",
+    );
+    let out = run(sb
+        .run_cmd()
+        .args(["--workers", "2", "--config"])
+        .arg(&config)
+        .arg(&input));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(EXIT_ERROR), "{err}");
+    assert!(
+        err.contains("--workers 2 cannot be used with detections"),
+        "{err}"
+    );
+    assert!(
+        !sb.path("dead.ndjson").exists(),
+        "a refused run creates nothing"
+    );
+    // One worker is the supported combination.
+    let out = run(sb.run_cmd().arg("--config").arg(&config).arg(&input));
+    assert_ne!(out.status.code(), Some(EXIT_ERROR), "{}", stderr(&out));
+}

@@ -59,9 +59,88 @@ pub struct BenchCommand {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub settings: String,
 
+    /// Instead of throughput, measure `serve`'s resident memory under a
+    /// burst at its buffer limit (README "Bounds"): starts the hop, a local
+    /// downstream and --clients agents on loopback.
+    #[arg(long)]
+    pub serve_memory: bool,
+
+    /// `--serve-memory`: the hop's --buffer-kib.
+    #[arg(long, value_name = "KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
+    pub buffer_kib: u32,
+
+    /// `--serve-memory`: the hop's --max-body-kib (and each body's size).
+    #[arg(long, value_name = "KIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_body_kib: u32,
+
+    /// `--serve-memory`: concurrent agents.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub clients: u32,
+
+    /// `--serve-memory`: bodies each agent gets accepted.
+    #[arg(long, value_name = "N", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
+
+    /// Score the detection rule pack instead: simulate `--days` of an
+    /// organization of `--users` for each of `--seeds`, with every attack
+    /// scenario injected, and print recall and precision per detection,
+    /// alerts per million events, false alerts per 100,000 benign events,
+    /// the throughput cost of detection and the state size.
+    #[arg(long)]
+    pub detections: bool,
+
+    /// `--detections`: days simulated per seed.
+    #[arg(long, value_name = "N", default_value_t = 30, requires = "detections")]
+    pub days: u32,
+
+    /// `--detections`: members of the simulated organization.
+    #[arg(long, value_name = "N", default_value_t = 500, requires = "detections")]
+    pub users: u32,
+
+    /// `--detections`: seeds, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "1,2,3,4,5,6,7,8,9,10",
+        value_delimiter = ',',
+        requires = "detections"
+    )]
+    pub seeds: Vec<u64>,
+
+    /// Instead of measuring speed, run the redaction evaluation on this
+    /// labeled corpus (`tests/redaction-eval/corpus.jsonl`) and print recall
+    /// and false-positive rate per entity class. Exit 1 if a target is missed
+    /// (recall >= 0.98 overall and >= 0.95 per class, FP rate <= 0.02).
+    #[arg(long, value_name = "CORPUS")]
+    pub redaction_eval: Option<PathBuf>,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+/// Run the redaction evaluation on the corpus at `path` and print its table.
+fn redaction_eval(path: &std::path::Path) -> Result<Outcome> {
+    let corpus = std::fs::read_to_string(path)
+        .with_context(|| format!("reading evaluation corpus {}", path.display()))?;
+    let evaluation = claude_audit_plugin::redact::eval::evaluate(&corpus)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("evaluating {}", path.display()))?;
+    print!("{}", evaluation.table());
+    let overall = evaluation.overall();
+    let met = overall.recall() >= 0.98
+        && overall.fp_rate() <= 0.02
+        && evaluation.classes.values().all(|c| c.recall() >= 0.95);
+    println!("targets {}", if met { "met" } else { "MISSED" });
+    Ok(if met {
+        Outcome::Clean
+    } else {
+        Outcome::Partial
+    })
 }
 
 /// One measured path.
@@ -83,12 +162,29 @@ impl Measurement {
 impl BenchCommand {
     /// Run the benchmark and print its figures.
     pub fn execute(self) -> Result<Outcome> {
+        if self.detections {
+            return self.detections();
+        }
+        if let Some(path) = &self.redaction_eval {
+            return redaction_eval(path);
+        }
         let corpus = match &self.input {
             Some(path) => {
                 std::fs::read(path).with_context(|| format!("reading corpus {}", path.display()))?
             }
             None => SAMPLE.to_vec(),
         };
+        if self.serve_memory {
+            let bench = super::bench_serve::ServeMemoryBench {
+                buffer_kib: self.buffer_kib,
+                max_body_kib: self.max_body_kib,
+                clients: self.clients,
+                requests: self.requests,
+                downstream_delay_ms: 20,
+            };
+            bench.run(&corpus)?;
+            return Ok(Outcome::Clean);
+        }
         let lines: Vec<&[u8]> = claude_audit_plugin::lines(&corpus)
             .filter(|l| !l.is_empty())
             .collect();
@@ -186,6 +282,26 @@ impl BenchCommand {
             );
         }
         Ok(())
+    }
+
+    /// `--detections`: score the rule pack on simulated data.
+    fn detections(&self) -> Result<Outcome> {
+        let key = keys::ephemeral_hmac_key()?;
+        let key = claude_audit_plugin::HmacKey::new(key.id.clone(), key.secret.bytes().to_vec())
+            .context("the ephemeral key")?;
+        let plan = crate::simulate::Plan {
+            days: self.days,
+            users: self.users,
+            seed: 0,
+            attacks: super::simulate::attack_list("all")?,
+        };
+        println!(
+            "detections: {} days, {} users, seeds {:?}, every scenario injected once per seed",
+            self.days, self.users, self.seeds
+        );
+        let report = crate::simulate::score::score(&plan, &self.seeds, &key)?;
+        print!("{}", report.render());
+        Ok(Outcome::Clean)
     }
 
     /// Measure one configuration natively and in the sandbox.

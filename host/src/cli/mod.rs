@@ -2,10 +2,20 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+mod bench_serve;
+pub mod evidence;
+mod keygen;
+mod profile;
+mod prove;
 mod pull;
+mod report;
+mod retention;
 mod reveal;
+mod rules;
 mod run;
 mod serve;
+mod simulate;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +64,21 @@ pub enum Command {
     /// Look pseudonyms up in an encrypted forensic vault (investigators
     /// holding the vault key only).
     Reveal(reveal::RevealCommand),
+    /// Generate a synthetic organization's Activity Feed with injected,
+    /// labeled attack scenarios (labels in a separate file).
+    Simulate(simulate::SimulateCommand),
+    /// The bundled detection rule pack: list it, or export it as Sigma.
+    Rules(rules::RulesCommand),
+    /// Manage evidence signing keys (`keys generate`).
+    Keys(keygen::KeysCommand),
+    /// Verify an evidence store, or an inclusion proof offline.
+    Verify(verify::VerifyCommand),
+    /// Print an inclusion proof of one event in an evidence store.
+    Prove(prove::ProveCommand),
+    /// Write a signed audit report (report.json + report.html) of a period.
+    Report(report::ReportCommand),
+    /// Apply retention to an evidence store; place and lift legal holds.
+    Retention(retention::RetentionCommand),
 }
 
 /// How a command that finished went.
@@ -75,6 +100,13 @@ impl Command {
             Self::Serve(cmd) => cmd.execute(),
             Self::Bench(cmd) => cmd.execute(),
             Self::Reveal(cmd) => cmd.execute(),
+            Self::Simulate(cmd) => cmd.execute(),
+            Self::Rules(cmd) => cmd.execute(),
+            Self::Keys(cmd) => cmd.execute(),
+            Self::Verify(cmd) => cmd.execute(),
+            Self::Prove(cmd) => cmd.execute(),
+            Self::Report(cmd) => cmd.execute(),
+            Self::Retention(cmd) => cmd.execute(),
         }
     }
 }

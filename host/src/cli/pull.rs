@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::evidence::EvidenceArgs;
+use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::DeadLetterWriter;
+use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::output::{Durable, append_committed};
 use crate::pull::checkpoint::{Checkpoint, CommittedFile, StateFile};
 use crate::pull::client::FeedClient;
@@ -18,6 +21,7 @@ use crate::pull::sink::PageSink;
 use crate::pull::{Poller, Resume, Source, TrackedFiles};
 use crate::runner::{BatchLimits, Runner, Sinks};
 use crate::sandbox::{PluginSetup, Sandbox};
+use crate::shutdown::Shutdown;
 use crate::vault::VaultWriter;
 
 /// Poll the Compliance API Activity Feed and write canonical events.
@@ -65,6 +69,13 @@ pub struct PullCommand {
     )]
     pub dead_letter: PathBuf,
 
+    /// On SIGTERM/SIGINT, how long the request in flight may take before its
+    /// page is abandoned, in seconds. A page already received is always
+    /// written and checkpointed first; a second signal stops at once.
+    #[arg(long, value_name = "SECS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub drain_secs: u64,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -78,6 +89,15 @@ pub struct PullCommand {
     #[command(flatten)]
     pub keys: KeyArgs,
 
+    /// Output schema.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    /// Evidence store options: the store is committed with the cursor, so
+    /// exactly-once covers it too.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -86,6 +106,10 @@ pub struct PullCommand {
 impl PullCommand {
     /// Run the command.
     pub fn execute(self) -> Result<Outcome> {
+        // First: a signal during start-up (compiling the plugin takes a
+        // moment) then stops the poller before its first request.
+        let shutdown = Shutdown::new(std::time::Duration::from_secs(self.drain_secs));
+        shutdown.on_signals("pull")?;
         let config = FileConfig::load(Some(&self.config))?;
         let Some(pull) = config.pull.clone() else {
             bail!(
@@ -93,6 +117,9 @@ impl PullCommand {
                 self.config.display()
             );
         };
+        if self.raw && self.profile.profile.is_some() {
+            bail!("--profile cannot be used with --raw: raw activities are written as received");
+        }
         if self.keys.ephemeral_key && !self.raw {
             bail!(
                 "--ephemeral-key cannot be used with pull: pseudonyms must stay the same across \
@@ -108,7 +135,7 @@ impl PullCommand {
             let bound = health.serve_metrics(addr)?;
             eprintln!("claude-audit: pull: metrics at http://{bound}/metrics");
         }
-        let client = FeedClient::new(&pull, api_key);
+        let client = std::sync::Arc::new(FeedClient::new(&pull, api_key));
         // Set up the plugin (and refuse a bad policy) before any file is touched.
         let plugin = if self.raw {
             eprintln!("claude-audit: pull: --raw: activities are written unredacted");
@@ -116,15 +143,33 @@ impl PullCommand {
         } else {
             Some(self.plugin_parts(&config)?)
         };
-        let output = self.open_output(&checkpoint)?;
+        let store = self.evidence.open(checkpoint.evidence)?;
+        let mut output = self.open_output(&checkpoint)?;
+        if let Some(store) = &store {
+            output = Box::new(EvidenceSink::new(
+                output,
+                store.clone(),
+                CheckpointPolicy::AfterCommit,
+            ));
+        }
         let mut files = TrackedFiles {
             output: self.output.clone(),
+            evidence: store.clone(),
             ..TrackedFiles::default()
         };
         let sink = match &plugin {
             None => PageSink::Raw { output, emitted: 0 },
             Some((sandbox, setup, vault_key)) => {
-                let instance = sandbox.instantiate(setup)?;
+                let mut instance = sandbox.instantiate(setup)?;
+                // A state saved while detections were on is dropped (with
+                // the next checkpoint) once they are switched off.
+                if let Some(state) = checkpoint
+                    .detections
+                    .as_ref()
+                    .filter(|_| config.detections_enabled())
+                {
+                    instance.import_state(state.to_string().as_bytes())?;
+                }
                 let dead_letters = DeadLetterWriter::append(
                     &self.dead_letter,
                     Some(
@@ -144,6 +189,7 @@ impl PullCommand {
                     output,
                     dead_letters,
                     vault,
+                    alerts: None,
                 };
                 PageSink::Plugin(Box::new(Runner::new(
                     sandbox,
@@ -160,8 +206,12 @@ impl PullCommand {
             key_source,
         };
         let resume = Resume { state, checkpoint };
-        let poller = Poller::new(source, resume, sink, files, health.clone());
+        let poller = Poller::new(source, resume, sink, files, health.clone(), shutdown);
         poller.run(self.once)?;
+        if let Some(store) = store {
+            // The final state is saved: its whole store can be signed.
+            store.borrow_mut().checkpoint()?;
+        }
         Ok(if health.lock().dead_lettered > 0 {
             Outcome::Partial
         } else {
@@ -183,7 +233,9 @@ impl PullCommand {
         let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
-            settings_json: config.plugin_settings_json(vault_key.is_some())?,
+            settings_json: self
+                .profile
+                .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
         };

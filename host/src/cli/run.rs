@@ -9,9 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::evidence::EvidenceArgs;
+use super::profile::ProfileArgs;
 use super::{KeyArgs, Outcome, SandboxArgs};
 use crate::config::FileConfig;
 use crate::dead_letter::{DeadLetterWriter, private_file};
+use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
 use crate::keys::{self, KeySource, Secret};
 use crate::output::{Durable, IO_BUFFER_BYTES};
 use crate::runner::{BatchLimits, Runner, Sinks, Summary};
@@ -66,6 +69,8 @@ pub struct RunCommand {
     /// for one input; the output stays in input order. With the default
     /// (1), reading and writing already overlap the plugin calls on a
     /// second thread. Each instance may use up to --memory-limit-mib.
+    /// Refused with detections enabled: their windows and baselines live
+    /// in one instance and would split.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub workers: u32,
@@ -92,9 +97,29 @@ pub struct RunCommand {
     #[arg(long, value_name = "VAR", requires = "vault")]
     pub vault_key_env: Option<String>,
 
+    /// Also write alerts (they always follow their events in the output)
+    /// to this file, created or truncated with mode 0600. Needs
+    /// `[plugin.detections] enabled = true`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+
+    /// Detection state: read at start when the file exists, replaced
+    /// atomically at the end, so that windows and baselines carry over
+    /// from one run to the next. Needs detections enabled.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
     /// Pseudonymization key options.
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    /// Output schema.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+
+    /// Evidence store options.
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 
     /// Sandbox options.
     #[command(flatten)]
@@ -108,6 +133,20 @@ impl RunCommand {
         let config = FileConfig::load(self.config.as_deref())?;
         let inputs = self.input_names();
         self.check_paths(&inputs)?;
+        if (self.alerts.is_some() || self.state.is_some()) && !config.detections_enabled() {
+            bail!(
+                "--alerts and --state need detections: set `enabled = true` in [plugin.detections]"
+            );
+        }
+        if self.workers > 1 && config.detections_enabled() {
+            // Each instance would see only every Nth batch: thresholds,
+            // windows and sequences would silently miss what spans them.
+            bail!(
+                "--workers {} cannot be used with detections ([plugin.detections] enabled): \
+                 their state lives in one plugin instance; use --workers 1",
+                self.workers
+            );
+        }
         let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
         let limits = BatchLimits {
@@ -118,19 +157,40 @@ impl RunCommand {
         let vault_key = self.vault_key(&config)?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
-            settings_json: config.plugin_settings_json(vault_key.is_some())?,
+            settings_json: self
+                .profile
+                .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
         };
-        let instance = sandbox.instantiate(&setup)?;
+        let mut instance = sandbox.instantiate(&setup)?;
+        // `load` gives None for a state file that does not exist yet.
+        if let Some(Some(bytes)) = self
+            .state
+            .as_deref()
+            .map(crate::state_file::load)
+            .transpose()?
+        {
+            instance.import_state(&bytes)?;
+        }
         let vault = match (&self.vault, &vault_key) {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
             _ => None,
         };
+        let store = self.evidence.open(None)?;
+        let mut output = self.open_output()?;
+        if let Some(store) = &store {
+            output = Box::new(EvidenceSink::new(
+                output,
+                store.clone(),
+                CheckpointPolicy::Immediate,
+            ));
+        }
         let sinks = Sinks {
-            output: self.open_output()?,
+            output,
             dead_letters: DeadLetterWriter::create(&self.dead_letter)?,
             vault,
+            alerts: self.open_alerts()?,
         };
         let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks);
         runner.set_workers(self.workers as usize)?;
@@ -143,7 +203,18 @@ impl RunCommand {
             done_before = progress.position();
         }
         progress.finish_and_clear();
+        let state = match &self.state {
+            Some(_) => Some(runner.export_state()?),
+            None => None,
+        };
         let summary = runner.finish()?;
+        if let (Some(path), Some(bytes)) = (&self.state, state) {
+            crate::state_file::save(path, &bytes)?;
+        }
+        if let Some(store) = store {
+            // The end-of-run checkpoint, once the output is durable.
+            store.borrow_mut().checkpoint()?;
+        }
         eprintln!("{}", summary_line(&summary, started, &self.dead_letter));
         Ok(if summary.dead_lettered > 0 {
             Outcome::Partial
@@ -196,6 +267,12 @@ impl RunCommand {
         if let Some(vault) = &self.vault {
             outputs.push(("--vault", vault));
         }
+        if let Some(alerts) = &self.alerts {
+            outputs.push(("--alerts", alerts));
+        }
+        if let Some(state) = &self.state {
+            outputs.push(("--state", state));
+        }
         let same = |a: &Path, b: &Path| {
             a == b || same_file_key(a).is_some_and(|k| Some(k) == same_file_key(b))
         };
@@ -225,6 +302,15 @@ impl RunCommand {
                 Box::new(Durable::new(file))
             }
         })
+    }
+
+    fn open_alerts(&self) -> Result<Option<Box<dyn Write>>> {
+        let Some(path) = &self.alerts else {
+            return Ok(None);
+        };
+        let file = private_file(path)
+            .with_context(|| format!("creating alerts file {}", path.display()))?;
+        Ok(Some(Box::new(Durable::new(file))))
     }
 
     fn progress_bar(&self, inputs: &[PathBuf]) -> ProgressBar {
@@ -294,6 +380,12 @@ fn summary_line(s: &Summary, started: Instant, dead_letter: &Path) -> String {
             "; unmapped: {} event types, {} actor types, {} with unknown fields",
             s.unmapped_event_types, s.unmapped_actor_types, s.unmapped_fields
         );
+    }
+    if s.alerts + s.alerts_suppressed > 0 {
+        line += &format!("; alerts {}", s.alerts);
+        if s.alerts_suppressed > 0 {
+            line += &format!(" ({} suppressed)", s.alerts_suppressed);
+        }
     }
     if s.plugin_restarts > 0 {
         line += &format!("; plugin restarted {} times", s.plugin_restarts);

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -42,9 +41,18 @@ pub struct Checkpoint {
     pub dead_letter: Option<CommittedFile>,
     /// Committed length of the vault.
     pub vault: Option<CommittedFile>,
+    /// Events committed to the evidence store (`--evidence`): on restart
+    /// the store is cut back to this many.
+    #[serde(default)]
+    pub evidence: Option<u64>,
     /// Ids emitted (or dead-lettered) whose `created_at` is still inside
     /// the overlap window: `id -> created_at`.
     pub recent: RecentIds,
+    /// The plugin's detection state as of this checkpoint (README,
+    /// "Detections"), saved with the cursor so that an alert is raised once
+    /// across a crash and re-read. Absent when detections are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detections: Option<serde_json::Value>,
 }
 
 impl Checkpoint {
@@ -191,15 +199,10 @@ impl StateFile {
 
     /// Replace the state file with `checkpoint`, atomically and durably.
     pub fn save(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let tmp = sibling(&self.path, "tmp");
         let context = || format!("writing state file {}", self.path.display());
-        let mut file = private_create(&tmp).with_context(context)?;
-        serde_json::to_writer(&mut file, checkpoint).with_context(context)?;
-        file.write_all(b"\n").with_context(context)?;
-        file.sync_all().with_context(context)?;
-        drop(file);
-        std::fs::rename(&tmp, &self.path).with_context(context)?;
-        sync_parent(&self.path).with_context(context)
+        let mut bytes = serde_json::to_vec(checkpoint).with_context(context)?;
+        bytes.push(b'\n');
+        crate::output::replace_file(&self.path, &bytes).with_context(context)
     }
 }
 
@@ -209,26 +212,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     name.push(".");
     name.push(suffix);
     PathBuf::from(name)
-}
-
-fn private_create(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// fsync the directory holding `path`, so that a rename survives a crash.
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(parent)?.sync_all()
 }
 
 #[cfg(unix)]

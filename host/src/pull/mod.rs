@@ -19,6 +19,12 @@
 //! output is exactly-once. On stdout, lines written after the last checkpoint
 //! can be written again after a crash (at-least-once; the event id
 //! de-duplicates downstream).
+//!
+//! Shutdown (SIGTERM/SIGINT, `crate::shutdown`): no new request is sent; a
+//! page already received is written and checkpointed as usual; a request
+//! still in flight at the drain deadline is abandoned (its page was not
+//! written, the checkpoint did not move, the next run asks again). Then the
+//! output is flushed and the poller returns normally (exit 0).
 
 pub mod checkpoint;
 pub mod client;
@@ -30,6 +36,7 @@ pub mod sink;
 pub mod time;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -43,6 +50,23 @@ use self::health::SharedHealth;
 use self::pace::Pacer;
 use self::retry::{Backoff, StopReason, Verdict, classify};
 use self::sink::PageSink;
+use crate::shutdown::Shutdown;
+
+/// How often the poller looks at a shutdown while a request is in flight.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A shutdown stopped the walk between pages (or abandoned the page in
+/// flight): not a failure.
+#[derive(Debug)]
+struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped by a signal")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Why `pull` stopped on an answer of the API: carries the exit code.
 #[derive(Debug)]
@@ -122,14 +146,16 @@ pub struct TrackedFiles {
     pub dead_letter: Option<PathBuf>,
     /// The vault, when one is open.
     pub vault: Option<PathBuf>,
+    /// The evidence store, when one is open.
+    pub evidence: Option<crate::evidence::sink::SharedStore>,
 }
 
 /// The feed to read: its options, a client, and where the key came from.
 pub struct Source {
     /// `[pull]`.
     pub config: PullConfig,
-    /// The HTTP client.
-    pub client: FeedClient,
+    /// The HTTP client (shared with the thread that sends each request).
+    pub client: Arc<FeedClient>,
     /// Where the key came from ("environment variable X"), for messages.
     pub key_source: String,
 }
@@ -146,7 +172,7 @@ pub struct Resume {
 /// The poller.
 pub struct Poller<'s> {
     config: PullConfig,
-    client: FeedClient,
+    client: Arc<FeedClient>,
     key_source: String,
     pacer: Pacer,
     backoff: Backoff,
@@ -156,6 +182,7 @@ pub struct Poller<'s> {
     files: TrackedFiles,
     health: SharedHealth,
     last_health_line: Instant,
+    shutdown: Arc<Shutdown>,
 }
 
 impl<'s> Poller<'s> {
@@ -166,6 +193,7 @@ impl<'s> Poller<'s> {
         sink: PageSink<'s>,
         files: TrackedFiles,
         health: SharedHealth,
+        shutdown: Arc<Shutdown>,
     ) -> Self {
         let Source {
             config,
@@ -187,14 +215,17 @@ impl<'s> Poller<'s> {
             files,
             health,
             last_health_line: Instant::now(),
+            shutdown,
         }
     }
 
-    /// Poll until the feed is exhausted (`once`), or forever.
+    /// Poll until the feed is exhausted (`once`), a signal stops it, or
+    /// forever.
     pub fn run(mut self, once: bool) -> Result<()> {
         loop {
             match self.poll() {
                 Ok(()) => {}
+                Err(e) if e.is::<Interrupted>() => break,
                 Err(e) if once || e.is::<ApiStop>() => {
                     self.health_line();
                     return Err(e);
@@ -203,12 +234,18 @@ impl<'s> Poller<'s> {
                 // try again at the next poll rather than die.
                 Err(e) => eprintln!("claude-audit: pull: {e:#}; trying again at the next poll"),
             }
-            if once {
-                self.health_line();
-                return self.sink.finish();
+            if once || !self.idle(self.config.poll_interval()) {
+                break;
             }
-            self.idle(self.config.poll_interval());
         }
+        if self.shutdown.is_requested() {
+            eprintln!(
+                "claude-audit: pull: stopped by a signal; checkpoint at {}",
+                self.checkpoint.cursor.as_deref().unwrap_or("the start")
+            );
+        }
+        self.health_line();
+        self.sink.finish()
     }
 
     /// One poll: the forward walk to the end, then the overlap re-read.
@@ -272,9 +309,11 @@ impl<'s> Poller<'s> {
     fn fetch(&mut self, query: &PageQuery) -> Result<ActivityPage> {
         let mut attempt = 0;
         loop {
-            self.pacer.wait();
+            if self.shutdown.is_requested() || !self.pacer.wait(&self.shutdown) {
+                return Err(Interrupted.into());
+            }
             self.health.lock().requests += 1;
-            let result = self.client.fetch(query);
+            let result = self.send(query)?;
             let verdict = match &result {
                 Ok(response) => {
                     self.pacer.observe(&response.rate_limit);
@@ -339,6 +378,33 @@ impl<'s> Poller<'s> {
                 wait.as_secs_f64()
             );
             self.pacer.defer(wait);
+        }
+    }
+
+    /// Send one request on its own thread, so that a shutdown can abandon
+    /// it at the drain deadline (the thread then ends with the process).
+    fn send(&self, query: &PageQuery) -> Result<Result<client::RawResponse, ureq::Error>> {
+        let (tx, rx) = mpsc::channel();
+        let (client, query) = (Arc::clone(&self.client), query.clone());
+        std::thread::Builder::new()
+            .name("request".into())
+            .spawn(move || {
+                let _ = tx.send(client.fetch(&query));
+            })
+            .context("starting the request thread")?;
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok(result) => return Ok(result),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.shutdown.expired() => {
+                    eprintln!(
+                        "claude-audit: pull: drain time over: abandoning the request in flight \
+                         (its page is asked for again on the next run)"
+                    );
+                    return Err(Interrupted.into());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the request thread died"),
+            }
         }
     }
 
@@ -424,6 +490,8 @@ impl<'s> Poller<'s> {
         c.output = committed(self.files.output.as_deref(), "output file")?;
         c.dead_letter = committed(self.files.dead_letter.as_deref(), "dead-letter file")?;
         c.vault = committed(self.files.vault.as_deref(), "vault")?;
+        c.detections = self.sink.detection_state()?;
+        c.evidence = self.files.evidence.as_ref().map(|s| s.borrow().size());
         self.state.save(&self.checkpoint)
     }
 
@@ -451,8 +519,9 @@ impl<'s> Poller<'s> {
         self.last_health_line = Instant::now();
     }
 
-    /// Wait `period`, printing health lines when due.
-    fn idle(&mut self, period: Duration) {
+    /// Wait `period`, printing health lines when due; `false` when a
+    /// shutdown cut the wait short.
+    fn idle(&mut self, period: Duration) -> bool {
         let until = Instant::now() + period;
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             let to_health = self
@@ -462,11 +531,14 @@ impl<'s> Poller<'s> {
                 self.health_line();
                 continue;
             }
-            std::thread::sleep(left.min(to_health));
+            if !self.shutdown.sleep(left.min(to_health)) {
+                return false;
+            }
             if left <= to_health {
-                return;
+                return true;
             }
         }
+        !self.shutdown.is_requested()
     }
 }
 

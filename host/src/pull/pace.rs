@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::client::RateLimitHeaders;
 use super::time;
+use crate::shutdown::Shutdown;
 
 /// Longest pause taken on the word of a reset header (one window).
 const MAX_RESET_WAIT: Duration = Duration::from_secs(60);
@@ -29,17 +30,18 @@ impl Pacer {
         }
     }
 
-    /// Sleep until the next request may go; returns how long it slept.
-    pub fn wait(&mut self) -> Duration {
+    /// Sleep until the next request may go; `false` when a shutdown cut
+    /// the sleep short (the request should not go).
+    pub fn wait(&mut self, shutdown: &Shutdown) -> bool {
         let now = Instant::now();
         let wait = self
             .next_at
             .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+        if !shutdown.sleep(wait) {
+            return false;
         }
         self.next_at = Some(Instant::now() + self.min_gap);
-        wait
+        true
     }
 
     /// Delay the next request by at least `wait` (a `retry-after`, a backoff).
@@ -103,9 +105,13 @@ mod tests {
     #[test]
     fn requests_are_spaced() {
         let mut p = Pacer::new(6000, 0); // 10 ms apart
-        p.wait();
+        let shutdown = Shutdown::new(Duration::from_secs(1));
+        assert!(p.wait(&shutdown));
         let start = Instant::now();
-        p.wait();
+        assert!(p.wait(&shutdown));
         assert!(start.elapsed() >= Duration::from_millis(9));
+        p.defer(Duration::from_secs(60));
+        shutdown.request();
+        assert!(!p.wait(&shutdown), "a shutdown cuts the wait short");
     }
 }

@@ -66,6 +66,21 @@ impl PageSink<'_> {
         }
     }
 
+    /// The plugin's detection state, to be saved with the checkpoint;
+    /// `None` with `--raw` or when detections are off.
+    pub fn detection_state(&mut self) -> Result<Option<serde_json::Value>> {
+        let Self::Plugin(runner) = self else {
+            return Ok(None);
+        };
+        let bytes = runner.export_state()?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .context("the plugin exported a detection state that is not JSON")
+    }
+
     /// End: flush, and for the plugin path check the accounting.
     pub fn finish(self) -> Result<()> {
         match self {

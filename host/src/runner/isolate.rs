@@ -27,6 +27,8 @@ use crate::vault;
 pub struct Processed {
     /// The events, NDJSON.
     pub events: Vec<u8>,
+    /// The alerts the events raised, NDJSON.
+    pub alerts: Vec<u8>,
     /// The records to dead-letter.
     pub dead: Vec<Dead>,
     /// Pseudonym mappings, for the vault.
@@ -110,6 +112,7 @@ fn take(out: &mut Processed, output: BatchOutput, first: usize) {
     } else {
         out.events.extend_from_slice(&output.records);
     }
+    out.alerts.extend_from_slice(&output.alerts);
     out.vault
         .extend(output.vault_entries.into_iter().map(|e| vault::Entry {
             pseudonym: e.pseudonym,
@@ -130,6 +133,8 @@ fn take(out: &mut Processed, output: BatchOutput, first: usize) {
     s.unmapped_event_types += u64::from(c.unmapped_event_types);
     s.unmapped_actor_types += u64::from(c.unmapped_actor_types);
     s.unmapped_fields += u64::from(c.unmapped_fields);
+    s.alerts += u64::from(c.alerts);
+    s.alerts_suppressed += u64::from(c.alerts_suppressed);
 }
 
 /// The dead letter of the single record at `index` that made the plugin fail.
@@ -152,6 +157,7 @@ fn poison(index: usize, failure: &PluginFailure) -> Dead {
 fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
     let c = &output.counters;
     let lines = memchr::memchr_iter(b'\n', &output.records).count();
+    let alert_lines = memchr::memchr_iter(b'\n', &output.alerts).count();
     let indexes_ok = output
         .dead_letters
         .windows(2)
@@ -166,6 +172,8 @@ fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
         && output.dead_letters.len() == c.dead_lettered as usize
         && lines == c.emitted as usize
         && output.records.last().is_none_or(|b| *b == b'\n')
+        && alert_lines == c.alerts as usize
+        && output.alerts.last().is_none_or(|b| *b == b'\n')
         && indexes_ok;
     if ok {
         Ok(())

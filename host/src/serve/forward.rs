@@ -1,13 +1,16 @@
 //! Delivery of transformed events to the downstream HTTP endpoint, with
 //! retries: 5xx, 408, 429 and transport failures are retried with capped
 //! exponential backoff for up to `retry_for`; other statuses are a refusal.
+//! During a shutdown, retries and each attempt's timeout are cut to the
+//! drain deadline.
 
 use std::time::{Duration, Instant};
 
 use crate::keys::Secret;
 use crate::pull::retry::Backoff;
+use crate::shutdown::Shutdown;
 
-use super::ServeStats;
+use super::stats::ServeStats;
 
 /// Why events were not delivered.
 #[derive(Debug)]
@@ -27,6 +30,7 @@ pub struct Forwarder {
     agent: ureq::Agent,
     url: String,
     authorization: Option<Secret>,
+    timeout: Duration,
     retry_for: Duration,
     backoff: Backoff,
 }
@@ -52,6 +56,7 @@ impl Forwarder {
             agent,
             url,
             authorization,
+            timeout,
             retry_for,
             backoff: Backoff {
                 initial: Duration::from_millis(100),
@@ -60,39 +65,55 @@ impl Forwarder {
         }
     }
 
-    /// Deliver `ndjson`, retrying transient failures.
-    pub fn send(&self, ndjson: &[u8], stats: &ServeStats) -> Result<(), ForwardError> {
+    /// Deliver `ndjson`, retrying transient failures, until `retry_for` or
+    /// the drain deadline of `shutdown` runs out.
+    pub fn send(
+        &self,
+        ndjson: &[u8],
+        stats: &ServeStats,
+        shutdown: &Shutdown,
+    ) -> Result<(), ForwardError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            let failure = match self.post(ndjson) {
+            let drain_left = shutdown.time_left();
+            let timeout = drain_left.map_or(self.timeout, |left| left.min(self.timeout));
+            ServeStats::bump(&stats.forward_attempts);
+            let failure = match self.post(ndjson, timeout) {
                 Ok(status) if (200..300).contains(&status) => return Ok(()),
                 Ok(status) if status == 408 || status == 429 || status >= 500 => {
                     format!("HTTP {status}")
                 }
-                Ok(status) => return Err(ForwardError::Refused(format!("HTTP {status}"))),
+                Ok(status) => {
+                    ServeStats::bump(&stats.forward_failures);
+                    return Err(ForwardError::Refused(format!("HTTP {status}")));
+                }
                 Err(e) => format!("request failed: {e}"),
             };
+            ServeStats::bump(&stats.forward_failures);
             attempt += 1;
-            let left = self.retry_for.saturating_sub(started.elapsed());
-            let wait = self.backoff.delay(attempt).min(left);
+            let mut left = self.retry_for.saturating_sub(started.elapsed());
+            if let Some(drain) = shutdown.time_left() {
+                left = left.min(drain);
+            }
             if left.is_zero() {
                 return Err(ForwardError::Unavailable(format!(
                     "{failure} (after {attempt} attempts in {:.1}s)",
                     started.elapsed().as_secs_f64()
                 )));
             }
-            stats
-                .forward_retries
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            std::thread::sleep(wait);
+            ServeStats::bump(&stats.forward_retries);
+            std::thread::sleep(self.backoff.delay(attempt).min(left));
         }
     }
 
-    fn post(&self, ndjson: &[u8]) -> Result<u16, ureq::Error> {
+    fn post(&self, ndjson: &[u8], timeout: Duration) -> Result<u16, ureq::Error> {
         let mut request = self
             .agent
             .post(&self.url)
+            .config()
+            .timeout_global(Some(timeout.max(Duration::from_millis(1))))
+            .build()
             .header("content-type", "application/x-ndjson");
         if let Some(auth) = &self.authorization {
             request = request.header(

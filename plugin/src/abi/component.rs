@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 
 use crate::batch::{self, Transform};
+use crate::detect::StateError as EngineStateError;
 use crate::error::{self, ConfigErrorKind, RecordErrorKind};
 use crate::redact::pseudonym::HmacKey;
 
@@ -50,6 +51,35 @@ impl Guest for Component {
                 .map_err(config_error)?;
         TRANSFORM.with(|slot| *slot.borrow_mut() = Some(transform));
         Ok(())
+    }
+
+    fn export_state() -> Vec<u8> {
+        TRANSFORM.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .and_then(Transform::export_state)
+                .unwrap_or_default()
+        })
+    }
+
+    fn import_state(state: Vec<u8>) -> Result<(), wit::StateError> {
+        TRANSFORM.with(|slot| {
+            let slot = slot.borrow();
+            let transform = slot.as_ref().ok_or_else(|| wit::StateError {
+                kind: wit::StateErrorKind::NotEnabled,
+                message: "import-state before configure".to_owned(),
+            })?;
+            transform.import_state(&state).map_err(|e| wit::StateError {
+                kind: match e {
+                    EngineStateError::Invalid(_) => wit::StateErrorKind::Invalid,
+                    EngineStateError::UnsupportedVersion { .. } => {
+                        wit::StateErrorKind::UnsupportedVersion
+                    }
+                    EngineStateError::NotEnabled => wit::StateErrorKind::NotEnabled,
+                },
+                message: e.to_string(),
+            })
+        })
     }
 
     fn process_batch(records: Vec<u8>) -> Result<wit::BatchOutput, wit::BatchError> {
@@ -114,6 +144,8 @@ fn batch_output(out: batch::BatchOutput) -> wit::BatchOutput {
             unmapped_event_types: c.unmapped_event_types,
             unmapped_actor_types: c.unmapped_actor_types,
             unmapped_fields: c.unmapped_fields,
+            alerts: c.alerts,
+            alerts_suppressed: c.alerts_suppressed,
         },
         vault_entries: out
             .vault
@@ -124,6 +156,7 @@ fn batch_output(out: batch::BatchOutput) -> wit::BatchOutput {
                 entity: v.entity,
             })
             .collect(),
+        alerts: out.alerts,
     }
 }
 

@@ -12,7 +12,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
-use super::validate::Validator;
+use super::validate::{self, Validator};
 
 const DETECTORS_TOML: &str = include_str!("../../data/detectors.toml");
 
@@ -60,6 +60,30 @@ struct DetectorSpec {
     #[serde(default)]
     digit_boundary: bool,
     validator: String,
+    /// Secrets: a match below this entropy (bits/char), or shaped like an
+    /// example, is only a *possible* secret (`secret_possible`).
+    #[serde(default)]
+    min_entropy: Option<f64>,
+    /// Texts this detector must find (checked by the unit tests).
+    #[serde(default)]
+    positive: Vec<String>,
+    /// Look-alikes it must not find.
+    #[serde(default)]
+    negative: Vec<String>,
+    /// Placeholders it must find only as possible secrets.
+    #[serde(default)]
+    placeholder: Vec<String>,
+}
+
+/// The examples a detector carries in `detectors.toml`.
+#[derive(Debug, Default)]
+pub struct Examples {
+    /// Texts the detector must find.
+    pub positive: Vec<String>,
+    /// Look-alikes it must not find.
+    pub negative: Vec<String>,
+    /// Placeholders it must find only as possible secrets.
+    pub placeholder: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +108,9 @@ pub struct Detector {
     context: Vec<String>,
     digit_boundary: bool,
     validator: Validator,
+    min_entropy: Option<f64>,
+    /// Its examples from the file.
+    pub examples: Examples,
 }
 
 /// A sensitive span found in a string.
@@ -95,6 +122,9 @@ pub struct Finding {
     pub start: usize,
     /// End of the byte range (exclusive).
     pub end: usize,
+    /// A secret-shaped placeholder (`xoxb-1234`, `...EXAMPLE`): reported as
+    /// `secret_possible`.
+    pub possible: bool,
 }
 
 /// All detectors, with their prefilter.
@@ -123,8 +153,8 @@ impl DetectorSet {
     /// Compile a detector file.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: DetectorFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        if file.detector.len() > 64 {
-            return Err("at most 64 detectors (the candidate set is a u64)".to_owned());
+        if file.detector.len() > 128 {
+            return Err("at most 128 detectors (the candidate set is a u128)".to_owned());
         }
         let mut detectors = Vec::new();
         let mut keywords = Vec::new();
@@ -157,6 +187,12 @@ impl DetectorSet {
                     .collect(),
                 digit_boundary: spec.digit_boundary,
                 validator,
+                min_entropy: spec.min_entropy,
+                examples: Examples {
+                    positive: spec.positive,
+                    negative: spec.negative,
+                    placeholder: spec.placeholder,
+                },
             });
         }
         let prefilter = AhoCorasickBuilder::new()
@@ -209,8 +245,8 @@ impl DetectorSet {
     }
 
     /// Bit set of the detectors worth running on `text`.
-    fn candidates(&self, text: &str) -> u64 {
-        let mut set = 0u64;
+    fn candidates(&self, text: &str) -> u128 {
+        let mut set = 0u128;
         if text.bytes().any(|b| b.is_ascii_digit()) {
             for pattern in self.digit_set.matches(text).iter() {
                 set |= 1 << self.digit_owner[pattern];
@@ -225,13 +261,17 @@ impl DetectorSet {
 
 impl Detector {
     /// Every validated match of this detector in `text`.
-    fn find(&self, text: &str, index: usize, accept: &mut dyn FnMut(Finding)) {
+    pub fn find(&self, text: &str, index: usize, accept: &mut dyn FnMut(Finding)) {
         let mut check = |start: usize, end: usize| {
-            if self.passes(text, start, end) {
+            if let Some(end) = self.accepted_end(text, start, end) {
+                let possible = self
+                    .min_entropy
+                    .is_some_and(|min| validate::is_placeholder(&text[start..end], min));
                 accept(Finding {
                     detector: index,
                     start,
                     end,
+                    possible,
                 });
             }
         };
@@ -248,23 +288,26 @@ impl Detector {
         }
     }
 
-    fn passes(&self, text: &str, start: usize, end: usize) -> bool {
+    /// Where the valid match starting at `start` ends, if there is one.
+    fn accepted_end(&self, text: &str, start: usize, end: usize) -> Option<usize> {
         let bytes = text.as_bytes();
         if self.digit_boundary
             && (start > 0 && bytes[start - 1].is_ascii_digit()
                 || bytes.get(end).is_some_and(u8::is_ascii_digit))
         {
-            return false;
+            return None;
         }
         let before = &text[text.floor_char_boundary(start.saturating_sub(CONTEXT_WINDOW))..start];
         if !self.context.is_empty() {
             let window = before.to_ascii_lowercase();
             if !self.context.iter().any(|c| window.contains(c.as_str())) {
-                return false;
+                return None;
             }
         }
-        self.validator
-            .accepts(&text[start..end], before, &text[end..])
+        let len = self
+            .validator
+            .accepted_len(&text[start..end], before, &text[end..])?;
+        Some(start + len)
     }
 }
 

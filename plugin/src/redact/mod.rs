@@ -13,6 +13,9 @@
 //! government and health identifiers are redacted.
 
 pub mod detectors;
+pub mod encoded;
+pub mod eval;
+pub mod phone;
 pub mod pseudonym;
 pub mod validate;
 
@@ -272,7 +275,7 @@ impl Redactor {
         }
         let json = raw.get();
         let nested = json.starts_with('{') || json.starts_with('[');
-        let quiet = !json.contains('\\') && DETECTORS.is_quiet(json);
+        let quiet = !json.contains('\\') && DETECTORS.is_quiet(json) && !encoded::may_hide(json);
         if !nested || (quiet && self.rules.is_empty() && !self.settings.fail_closed) {
             // A number, bool or null holds nothing to scan; a quiet
             // container holds no candidate for any detector. Whole-field
@@ -344,6 +347,7 @@ impl Redactor {
                 }
             }
             Value::Object(members) => {
+                self.redact_keys(members, path, report);
                 if !self.rules.is_empty() || self.settings.fail_closed {
                     self.drop_members(members, path, report);
                 }
@@ -419,8 +423,53 @@ impl Redactor {
         report.paths.insert(path.to_owned());
     }
 
-    /// Scan one string; `Some(new text)` if anything was replaced.
+    /// The redacted form of an object key (`None`: keep it). A key holding
+    /// an e-mail address or a token is as sensitive as a value.
+    pub fn redact_key(&self, key: &str, report: &mut Report) -> Option<String> {
+        self.scan(key, report)
+    }
+
+    /// Redact the keys of `members` in place (keeping their order); keys
+    /// that collide once redacted are all kept, with a suffix.
+    fn redact_keys(
+        &self,
+        members: &mut serde_json::Map<String, Value>,
+        path: &[&str],
+        report: &mut Report,
+    ) {
+        let renamed: Vec<Option<String>> = members
+            .keys()
+            .map(|key| self.redact_key(key, report))
+            .collect();
+        if renamed.iter().all(Option::is_none) {
+            return;
+        }
+        let old = std::mem::take(members);
+        for ((key, value), new) in old.into_iter().zip(renamed) {
+            let changed = new.is_some();
+            let name = unique_key(new.unwrap_or(key), |k| members.contains_key(k));
+            if changed {
+                let mut full: Vec<&str> = path.to_vec();
+                full.push(&name);
+                report.paths.insert(full.join("."));
+            }
+            members.insert(name, value);
+        }
+    }
+
+    /// Scan one string, plain and decoded; `Some(new text)` if anything was
+    /// replaced.
     fn scan(&self, text: &str, report: &mut Report) -> Option<String> {
+        let plain = self.scan_plain(text, report);
+        let current = plain.as_deref().unwrap_or(text);
+        if !encoded::may_hide(current) {
+            return plain;
+        }
+        encoded::rewrite(current, &mut |inner| self.scan_plain(inner, report)).or(plain)
+    }
+
+    /// Scan one string as it is written.
+    fn scan_plain(&self, text: &str, report: &mut Report) -> Option<String> {
         let mut findings: Vec<Finding> = Vec::new();
         DETECTORS.scan(text, &mut findings);
         if findings.is_empty() {
@@ -432,21 +481,32 @@ impl Redactor {
         let mut changed = false;
         for f in &findings {
             let detector = &detectors[f.detector];
-            report.flags.insert(detector.flag.as_str());
-            report.data_classes.insert(detector.data_class.as_str());
             let original = &text[f.start..f.end];
-            let replacement = match self.actions[f.detector] {
-                Action::Keep => continue,
-                Action::Hmac => self.pseudonymize(&detector.entity, original, report),
-                Action::Mask => mask(original),
-                Action::Redact => placeholder(&detector.entity),
-                Action::Drop => String::new(),
+            let replacement = if f.possible {
+                report.flags.insert(POSSIBLE_SECRET);
+                report.data_classes.insert(DataClass::Secret.as_str());
+                if self.settings.keep_possible_secrets {
+                    continue;
+                }
+                *report.counts.entry(POSSIBLE_SECRET.to_owned()).or_default() += 1;
+                placeholder(&detector.entity)
+            } else {
+                report.flags.insert(detector.flag.as_str());
+                report.data_classes.insert(detector.data_class.as_str());
+                let replacement = match self.actions[f.detector] {
+                    Action::Keep => continue,
+                    Action::Hmac => self.pseudonymize(&detector.entity, original, report),
+                    Action::Mask => mask(original),
+                    Action::Redact => placeholder(&detector.entity),
+                    Action::Drop => String::new(),
+                };
+                *report.counts.entry(detector.entity.clone()).or_default() += 1;
+                replacement
             };
             out.push_str(&text[last..f.start]);
             out.push_str(&replacement);
             last = f.end;
             changed = true;
-            *report.counts.entry(detector.entity.clone()).or_default() += 1;
         }
         changed.then(|| {
             out.push_str(&text[last..]);
@@ -488,8 +548,24 @@ impl Redactor {
     }
 }
 
+/// Flag (and count) of placeholder-shaped secrets, reported apart from real
+/// ones so that a reviewer can tell them apart.
+const POSSIBLE_SECRET: &str = "secret_possible";
+
 /// Pseudonyms kept in the per-instance cache.
 const PSEUDONYM_CACHE_ENTRIES: usize = 16_384;
+
+/// `key`, or `key~2`, `key~3`, ... : the first that `taken` does not hold.
+/// Two keys that redact to the same pseudonym both stay in the output.
+pub fn unique_key(key: String, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(&key) {
+        return key;
+    }
+    (2..)
+        .map(|n| format!("{key}~{n}"))
+        .find(|k| !taken(k))
+        .unwrap_or(key)
+}
 
 /// The typed placeholder of a redacted value.
 fn placeholder(entity: &str) -> String {
@@ -513,3 +589,6 @@ fn mask(text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

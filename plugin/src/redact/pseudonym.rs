@@ -20,6 +20,14 @@ const PSEUDONYM_CHARS: usize = 16;
 #[derive(Clone)]
 pub struct HmacState(Hmac<Sha256>);
 
+impl HmacState {
+    /// The keyed MAC itself, to absorb a message other than a pseudonym's
+    /// (the content hashes of [`crate::content_hash`]).
+    pub fn into_inner(self) -> Hmac<Sha256> {
+        self.0
+    }
+}
+
 impl std::fmt::Debug for HmacState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HmacState(<keyed>)")

@@ -202,3 +202,76 @@ fn mask_keeps_the_last_four() {
     assert_eq!(mask("4111-1111-1111-1111"), "****-****-****-1111");
     assert_eq!(mask("abc"), "abc");
 }
+
+#[test]
+fn keys_holding_pii_are_pseudonymized_and_collisions_kept() {
+    let r = redactor("{}");
+    let mut e = json!({"details": {"per_user_limits": {
+        "alice@example.com": 250,
+        "ALICE@example.com": 100,
+        "bob@example.org": 10,
+        "plain": 1
+    }}});
+    let mut report = Report::default();
+    r.redact(&mut e, &mut report);
+    let text = e.to_string();
+    assert!(
+        !text.contains("example.com") && !text.contains("bob@"),
+        "{text}"
+    );
+    let limits = e["details"]["per_user_limits"].as_object().unwrap();
+    assert_eq!(limits.len(), 4, "{text}");
+    assert_eq!(limits["plain"], 1);
+    assert!(limits.keys().any(|k| k.starts_with("email:k1:")));
+    assert!(
+        report.paths.iter().all(|p| !p.contains('@')),
+        "{:?}",
+        report.paths
+    );
+    assert_eq!(report.counts["email"], 3);
+}
+
+#[test]
+fn collisions_get_a_suffix() {
+    assert_eq!(unique_key("k".into(), |k| k == "k"), "k~2");
+    assert_eq!(unique_key("k".into(), |k| k == "k" || k == "k~2"), "k~3");
+    assert_eq!(unique_key("k".into(), |_| false), "k");
+}
+
+#[test]
+fn encoded_values_are_found() {
+    let r = redactor("{}");
+    let basic = data_encoding::BASE64.encode(b"{\"email\":\"carol@example.net\"}");
+    let mut e = json!({"details": {
+        "url": "https://app.example/settings?actor_email=name%40example.org&tab=2",
+        "mailto": "mailto:dave%40example.com?subject=hi",
+        "escaped": "{\\u0022to\\u0022: \\u0022erin\\u0040example.com\\u0022}",
+        "blob": basic,
+        "phone": "tel:+44-20-7946-0958",
+        "title": "Call me on +44 20 7946 0958 tomorrow",
+    }});
+    let mut report = Report::default();
+    r.redact(&mut e, &mut report);
+    let text = e.to_string();
+    for raw in ["name%40example.org", "dave%40", "erin", "7946"] {
+        assert!(!text.contains(raw), "{raw} survived: {text}");
+    }
+    let blob = e["details"]["blob"].as_str().unwrap();
+    let decoded = data_encoding::BASE64.decode(blob.as_bytes()).unwrap();
+    assert!(!String::from_utf8(decoded).unwrap().contains("carol"));
+    assert!(e["details"]["url"].as_str().unwrap().ends_with("&tab=2"));
+}
+
+#[test]
+fn placeholder_secrets_are_possible_and_kept_only_by_policy() {
+    let text = "key AKIAIOSFODNN7EXAMPLE here";
+    let mut report = Report::default();
+    let out = redactor("{}").scan(text, &mut report).unwrap();
+    assert_eq!(out, "key [REDACTED:aws_access_key] here");
+    assert!(report.flags.contains("secret_possible"));
+    assert!(!report.flags.contains("secret.aws_access_key"));
+    let keep = redactor(r#"{"redaction":{"keep_possible_secrets":true}}"#);
+    let mut report = Report::default();
+    assert_eq!(keep.scan(text, &mut report), None);
+    assert!(report.flags.contains("secret_possible"));
+}

@@ -8,6 +8,8 @@
 
 use std::net::Ipv6Addr;
 
+use super::phone;
+
 /// A validator named in `detectors.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validator {
@@ -34,6 +36,19 @@ pub enum Validator {
     E164,
     /// North American phone number: valid area code and exchange.
     Nanp,
+    /// International phone number (`+CC ...`), by numbering-plan metadata.
+    PhoneIntl,
+    /// National phone number (keyword-anchored), valid in a known region.
+    PhoneNational,
+    /// HTTP Basic credentials: base64 of `user:password`.
+    BasicAuth,
+    /// An opaque token, not a word: has a digit or a symbol, 12+ characters.
+    TokenLike,
+    /// A generic `*_token = ...` value: random enough (entropy) and not a
+    /// placeholder or a reference to a variable.
+    GenericSecret,
+    /// A password value: anything but a reference to a variable.
+    NotReference,
 }
 
 impl Validator {
@@ -51,24 +66,48 @@ impl Validator {
             "ipv6" => Self::Ipv6,
             "e164" => Self::E164,
             "nanp" => Self::Nanp,
+            "phone_intl" => Self::PhoneIntl,
+            "phone_national" => Self::PhoneNational,
+            "basic_auth" => Self::BasicAuth,
+            "token_like" => Self::TokenLike,
+            "generic_secret" => Self::GenericSecret,
+            "not_reference" => Self::NotReference,
             _ => return None,
         })
+    }
+
+    /// How much of `text` (found between `before` and `after`) is a valid
+    /// match: all of it, a prefix (phone numbers that ran into a following
+    /// number), or none.
+    pub fn accepted_len(self, text: &str, before: &str, after: &str) -> Option<usize> {
+        match self {
+            Self::PhoneIntl => phone::international(text),
+            Self::PhoneNational if is_date(text) => None,
+            Self::PhoneNational => phone::national(text),
+            _ => self.accepts(text, before, after).then_some(text.len()),
+        }
     }
 
     /// Whether `text` (found between `before` and `after`) passes.
     pub fn accepts(self, text: &str, before: &str, after: &str) -> bool {
         match self {
+            Self::PhoneIntl => phone::international(text) == Some(text.len()),
+            Self::PhoneNational => phone::national(text) == Some(text.len()) && !is_date(text),
+            Self::BasicAuth => basic_auth(text),
+            Self::TokenLike => token_like(text),
+            Self::GenericSecret => generic_secret(text),
+            Self::NotReference => !is_reference(text),
             Self::None => true,
-            Self::Luhn => card(text),
+            Self::Luhn => card(text) && !inside_identifier(before, after) && !iban_prefix(before),
             Self::Iban => iban(text),
-            Self::UsSsn => ssn(text, before),
-            Self::UsItin => itin(text),
-            Self::UkNhs => nhs(text),
-            Self::UsNpi => npi(text),
+            Self::UsSsn => ssn(text, before) && !inside_identifier(before, after),
+            Self::UsItin => itin(text) && !inside_identifier(before, after),
+            Self::UkNhs => nhs(text) && !inside_identifier(before, after),
+            Self::UsNpi => npi(text) && !inside_identifier(before, after),
             Self::Ipv4 => ipv4(text, before, after),
             Self::Ipv6 => ipv6(text),
             Self::E164 => (8..=15).contains(&digits(text).len()),
-            Self::Nanp => nanp(text),
+            Self::Nanp => nanp(text, before) && !inside_identifier(before, after),
         }
     }
 }
@@ -116,10 +155,24 @@ pub fn luhn(digits: &[u8]) -> bool {
 fn card(text: &str) -> bool {
     let d = digits(text);
     (12..=19).contains(&d.len())
+        && issuer_range(&d)
         && one_separator_kind(text).is_some()
         // All-same-digit runs (0000 0000 0000 0000) pass Luhn but are filler.
         && d.iter().any(|&x| x != d[0])
         && luhn(&d)
+}
+
+/// Whether the leading digits fall in an issued card range (ISO/IEC 7812
+/// major industry identifiers 2-6: Mastercard 2221-2720, Amex/Diners/JCB 3,
+/// Visa 4, Mastercard/Maestro 5, Discover/UnionPay/Maestro 6). Rejects
+/// millisecond timestamps (`17...`) and order numbers that pass Luhn by chance.
+fn issuer_range(d: &[u8]) -> bool {
+    let prefix4 = d[..4].iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x));
+    match d[0] {
+        2 => (2221..=2720).contains(&prefix4),
+        3..=6 => true,
+        _ => false,
+    }
 }
 
 /// IBAN lengths per country (ISO 13616 registry).
@@ -245,7 +298,7 @@ fn ssn(text: &str, before: &str) -> bool {
     if d.len() != 9 || (separator.is_some() && text.len() != 11) {
         return false;
     }
-    if separator.is_none() && !mentions_ssn(before) {
+    if matches!(separator, None | Some(b'.')) && !mentions_ssn(before) {
         return false;
     }
     let area = u32::from(d[0]) * 100 + u32::from(d[1]) * 10 + u32::from(d[2]);
@@ -294,7 +347,61 @@ fn npi(text: &str) -> bool {
     luhn(&prefixed)
 }
 
+/// Whether a digit run sits inside a longer identifier: a letter right
+/// before or after it (hashes, ULIDs, `sha256:...`), or a hex group joined
+/// by a dash (UUIDs: `...-a456-426614174000`).
+fn inside_identifier(before: &str, after: &str) -> bool {
+    let prev = before.as_bytes().last().copied();
+    let next = after.as_bytes().first().copied();
+    if prev.is_some_and(|b| b.is_ascii_alphabetic())
+        || next.is_some_and(|b| b.is_ascii_alphabetic())
+    {
+        return true;
+    }
+    let hex_group_before = before.strip_suffix('-').is_some_and(|b| {
+        b.len() >= 4
+            && b.as_bytes()[b.len() - 4..]
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+    });
+    let hex_group_after = after
+        .strip_prefix('-')
+        .is_some_and(|a| a.len() >= 4 && a.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit));
+    hex_group_before || hex_group_after
+}
+
+/// Whether a digit run follows an IBAN's country code and check digits
+/// (`DE89 3704 ...`): an IBAN whose checksum failed is not a card.
+fn iban_prefix(before: &str) -> bool {
+    let tail = before.trim_end().as_bytes();
+    let n = tail.len();
+    n >= 4
+        && tail[n - 4..n - 2].iter().all(u8::is_ascii_uppercase)
+        && tail[n - 2..].iter().all(u8::is_ascii_digit)
+        && (n == 4 || !tail[n - 5].is_ascii_alphanumeric())
+}
+
+/// Dates (`2024-05-18`, `18.05.2024`, `05/18/2024`) are not phone numbers.
+fn is_date(text: &str) -> bool {
+    let groups: Vec<&str> = text.split(['-', '.', '/']).collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(lens.as_slice(), [4, 2, 2] | [2, 2, 4] | [1 | 2, 1 | 2, 4])
+}
+
+/// Words after which a dotted quad is a version, not an address.
+const VERSION_WORDS: &[&str] = &["version", "ver", "build", "release", "firmware", "v"];
+
 fn ipv4(text: &str, before: &str, after: &str) -> bool {
+    let trimmed = before.trim_end_matches([' ', ':', '=']);
+    let word = trimmed
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if trimmed.len() < before.len() && VERSION_WORDS.contains(&word.as_str()) {
+        return false;
+    }
     // `Chrome/148.0.0.0`, `v1.2.3.4`, `1.2.3.4.5`: versions, not addresses.
     // `http://192.0.2.1/` stays an address.
     let prev = before.as_bytes().last().copied();
@@ -317,12 +424,128 @@ fn ipv6(text: &str) -> bool {
         && address.parse::<Ipv6Addr>().is_ok()
 }
 
-fn nanp(text: &str) -> bool {
+/// Words that name another kind of number: a NANP-shaped number after them
+/// is not a phone number (`NHS number 202 359 5178`).
+const NOT_PHONE_WORDS: &[&str] = &[
+    "nhs",
+    "ssn",
+    "social security",
+    "npi",
+    "mrn",
+    "order",
+    "invoice",
+];
+
+fn nanp(text: &str, before: &str) -> bool {
+    let lower = before.to_ascii_lowercase();
+    if NOT_PHONE_WORDS.iter().any(|w| lower.contains(w)) {
+        return false;
+    }
     let mut d = digits(text);
     if d.len() == 11 && d[0] == 1 {
         d.remove(0);
     }
     d.len() == 10 && d[0] >= 2 && d[3] >= 2
+}
+
+/// Shannon entropy of `text` in bits per character.
+pub fn entropy(text: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut total = 0u32;
+    for b in text.bytes() {
+        counts[usize::from(b)] += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let total = f64::from(total);
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Entropy below which a generic assignment's value is taken for a
+/// placeholder (`changeme-token`, `xxxxxxxx`); random base62 of 16+
+/// characters scores above 3.5.
+const GENERIC_MIN_ENTROPY: f64 = 3.0;
+
+/// Words that mark a value as an example rather than a credential.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "example",
+    "placeholder",
+    "your_",
+    "your-",
+    "yourtoken",
+    "changeme",
+    "dummy",
+    "sample",
+    "redacted",
+    "xxxx",
+    "****",
+    "<",
+    "todo",
+    "fixme",
+    "insert",
+];
+
+/// Whether a secret-shaped `value` is a placeholder: an example word, one
+/// repeated character, or too little entropy (`min_entropy` bits/char).
+pub fn is_placeholder(value: &str, min_entropy: f64) -> bool {
+    let lower = value.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+        || matches!(
+            lower.as_str(),
+            "password" | "passwd" | "secret" | "pass" | "token"
+        )
+    {
+        return true;
+    }
+    let mut distinct: Vec<u8> = value.bytes().filter(u8::is_ascii_alphanumeric).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct.len() <= 3 || entropy(value) < min_entropy
+}
+
+/// A reference to a secret kept elsewhere, not a secret: `${VAR}`, `$VAR`,
+/// `%VAR%`, `{{ var }}`, `env(...)`, `process.env.X`, `null`/`none`; or our
+/// own placeholder (so that redacting twice changes nothing).
+fn is_reference(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    value.starts_with('$')
+        || value.starts_with("[REDACTED:")
+        || value.starts_with('%') && value.ends_with('%')
+        || value.starts_with("{{")
+        || ["process.env", "os.environ", "env(", "getenv", "secrets."]
+            .iter()
+            .any(|p| lower.starts_with(p))
+        || matches!(
+            lower.as_str(),
+            "null" | "none" | "nil" | "true" | "false" | "undefined"
+        )
+}
+
+fn generic_secret(value: &str) -> bool {
+    !is_reference(value) && !is_placeholder(value, GENERIC_MIN_ENTROPY)
+}
+
+fn token_like(value: &str) -> bool {
+    value.len() >= 12
+        && value
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'-'))
+}
+
+fn basic_auth(value: &str) -> bool {
+    let decoded = data_encoding::BASE64
+        .decode(value.as_bytes())
+        .or_else(|_| data_encoding::BASE64_NOPAD.decode(value.as_bytes()));
+    decoded.is_ok_and(|d| d.contains(&b':') && std::str::from_utf8(&d).is_ok())
 }
 
 #[cfg(test)]
@@ -410,6 +633,17 @@ mod tests {
         yes(Validator::Ipv6, "fe80::1%eth0");
         no(Validator::Ipv6, "12:30:45");
         no(Validator::Ipv6, "::");
+    }
+
+    #[test]
+    fn look_alikes_inside_identifiers_versions_and_ibans() {
+        // A UUID's last group, a hash, an IBAN with a bad checksum.
+        assert!(!Validator::Luhn.accepts("426614174000", "123e4567-e89b-12d3-a456-", ""));
+        assert!(!Validator::Luhn.accepts("4111111111111111", "sha:ab", "cd"));
+        assert!(!Validator::Luhn.accepts("3704 0044 0532 0130 00", "DE88 ", ""));
+        assert!(!Validator::Ipv4.accepts("1.2.3.4", "version ", ""));
+        assert!(Validator::Ipv4.accepts("10.0.0.1", "dev ", ""));
+        assert!(!Validator::PhoneNational.accepts("2024-05-18", "phone ", ""));
     }
 
     #[test]

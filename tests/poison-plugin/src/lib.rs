@@ -21,7 +21,15 @@ mod component {
 
     impl Guest for Poison {
         fn abi_version() -> u32 {
-            2
+            3
+        }
+
+        fn export_state() -> Vec<u8> {
+            Vec::new()
+        }
+
+        fn import_state(_state: Vec<u8>) -> Result<(), wit::StateError> {
+            Ok(())
         }
 
         fn schema_version() -> String {
@@ -52,8 +60,11 @@ mod component {
                     unmapped_event_types: 0,
                     unmapped_actor_types: 0,
                     unmapped_fields: 0,
+                    alerts: 0,
+                    alerts_suppressed: 0,
                 },
                 vault_entries: Vec::new(),
+                alerts: Vec::new(),
             })
         }
     }

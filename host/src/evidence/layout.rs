@@ -1,0 +1,126 @@
+//! Where things sit in an evidence directory, shared by the writer and the
+//! verifier:
+//!
+//! ```text
+//! DIR/verifier.key                       the log's verifier key (public)
+//! DIR/segments/<first leaf, 20 digits>.ndjson   events, one per line
+//! DIR/segments/<first leaf, 20 digits>.idx      their leaf hashes, 32 bytes each
+//! DIR/checkpoints/<sequence, 10 digits>.checkpoint   signed checkpoints, from 1
+//! DIR/records/<sequence, 10 digits>.json  signed retention / legal-hold records
+//! ```
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// File holding the verifier key.
+pub const VERIFIER_FILE: &str = "verifier.key";
+/// Directory of segments.
+pub const SEGMENTS: &str = "segments";
+/// Directory of checkpoints.
+pub const CHECKPOINTS: &str = "checkpoints";
+
+/// One segment: the events from leaf `first` on.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Index of its first leaf.
+    pub first: u64,
+    /// The NDJSON file.
+    pub events: PathBuf,
+    /// The leaf-hash index.
+    pub index: PathBuf,
+}
+
+impl Segment {
+    /// The segment of `dir` starting at leaf `first`.
+    pub fn at(dir: &Path, first: u64) -> Self {
+        let base = dir.join(SEGMENTS).join(format!("{first:020}"));
+        Self {
+            first,
+            events: base.with_extension("ndjson"),
+            index: base.with_extension("idx"),
+        }
+    }
+
+    /// File name of the events, for messages.
+    pub fn name(&self) -> String {
+        format!("{SEGMENTS}/{:020}.ndjson", self.first)
+    }
+}
+
+/// The path of checkpoint number `seq`.
+pub fn checkpoint_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(CHECKPOINTS).join(format!("{seq:010}.checkpoint"))
+}
+
+/// Names in `dir/sub` with `ext`, parsed as numbers, sorted. Temporary
+/// files (`.tmp`, left by a crash) are skipped; anything else is an error,
+/// so that a planted file is never silently ignored.
+fn numbered(dir: &Path, sub: &str, exts: &[&str]) -> Result<Vec<(u64, String)>> {
+    let path = dir.join(sub);
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", path.display())),
+    };
+    for entry in entries {
+        let name = entry
+            .with_context(|| format!("listing {}", path.display()))?
+            .file_name();
+        let name = name.to_string_lossy().into_owned();
+        if name.ends_with(".tmp") {
+            continue;
+        }
+        let parsed = name
+            .split_once('.')
+            .filter(|(_, ext)| exts.contains(ext))
+            .and_then(|(n, ext)| Some((n.parse::<u64>().ok()?, ext.to_owned())));
+        match parsed {
+            Some(p) => found.push(p),
+            None => bail!("unexpected file {sub}/{name} in the evidence directory"),
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The segments, in leaf order (by name; contiguity is checked by callers).
+pub fn segments(dir: &Path) -> Result<Vec<Segment>> {
+    let mut firsts: Vec<u64> = numbered(dir, SEGMENTS, &["ndjson", "idx"])?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    firsts.dedup();
+    Ok(firsts.into_iter().map(|f| Segment::at(dir, f)).collect())
+}
+
+/// The checkpoint sequence numbers, ascending.
+pub fn checkpoints(dir: &Path) -> Result<Vec<u64>> {
+    Ok(numbered(dir, CHECKPOINTS, &["checkpoint"])?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
+}
+
+/// Write `bytes` to `path` atomically and durably: temporary file, fsync,
+/// rename, fsync of the directory. Mode 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let context = || format!("writing {}", path.display());
+    let mut file = crate::dead_letter::private_file(&tmp).with_context(context)?;
+    file.write_all(bytes).with_context(context)?;
+    file.sync_all().with_context(context)?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(context)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// fsync a directory, so that new names in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))
+}

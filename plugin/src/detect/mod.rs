@@ -1,0 +1,656 @@
+//! The detection engine: the rule pack (`plugin/data/rules/`, one TOML file
+//! per rule) evaluated over canonical events, after normalization and
+//! redaction, so that it sees pseudonyms and its state and alerts hold no
+//! raw PII.
+//!
+//! Pure Rust and deterministic (event time, never the clock), so it runs the
+//! same natively, in the component and in the Fluent Bit module. The logic
+//! kinds each live in their own module: [`window`] (`event_count`,
+//! `value_count`), [`sequence`] (`temporal_ordered`), [`first_seen`]
+//! (`new_value`) and [`baseline`] (robust z spikes); [`alert`] builds the
+//! alert events, [`state`] exports and imports what the engine remembers.
+
+pub mod alert;
+pub mod baseline;
+pub mod first_seen;
+pub mod matcher;
+pub mod rule;
+pub mod sequence;
+pub mod settings;
+pub mod state;
+pub mod window;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::error::{ConfigError, ConfigErrorKind};
+use alert::{Finding, Origin};
+use baseline::Params;
+use matcher::{text, type_matches};
+use rule::{DetectionSpec, Kind, RuleFile, Severity};
+use settings::{DetectSettings, names};
+use state::{DetectionState, EngineState, GroupState};
+use window::Hit;
+
+/// Why a detection state was refused. Never contains state content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// Not a state document (or a damaged one).
+    #[error("the detection state is not valid: {0}")]
+    Invalid(String),
+    /// Written by a plugin with another state format.
+    #[error("the detection state has format version {found}, this plugin reads version {expected}")]
+    UnsupportedVersion {
+        /// The version in the document.
+        found: u32,
+        /// The version this plugin reads.
+        expected: u32,
+    },
+    /// Detections are off in the settings.
+    #[error("detections are not enabled (detections.enabled = false)")]
+    NotEnabled,
+}
+
+/// Milliseconds per day.
+const DAY: i64 = 86_400_000;
+
+/// One detection, its rule's metadata and its effective settings.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Parity signal.
+    pub signal: bool,
+    /// Severity after overrides.
+    pub severity: Severity,
+    /// The detection with overrides applied.
+    pub spec: DetectionSpec,
+}
+
+impl Detection {
+    /// `CL-01/brute_force`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.rule_id, self.spec.name)
+    }
+
+    fn window(&self) -> i64 {
+        self.spec.window.map_or(0, |d| d.ms)
+    }
+}
+
+/// The configured engine with its state.
+#[derive(Debug)]
+pub struct Detector {
+    detections: Vec<Detection>,
+    /// Detections by exact event type; `any_type` holds those with globs or no type list.
+    by_type: HashMap<String, Vec<usize>>,
+    any_type: Vec<usize>,
+    settings: DetectSettings,
+    state: EngineState,
+    /// Events seen since the last idle-group sweep.
+    since_sweep: u32,
+}
+
+/// Alerts raised by one event, and those suppressed by configuration.
+#[derive(Debug, Default)]
+pub struct Raised {
+    /// Alert events.
+    pub alerts: Vec<Value>,
+    /// Alerts dropped by a suppression.
+    pub suppressed: u32,
+}
+
+impl Detector {
+    /// The bundled pack under `settings`.
+    pub fn new(settings: DetectSettings) -> Result<Self, ConfigError> {
+        let rules = rule::bundled().map_err(|e| invalid("detections", e))?;
+        Self::with_rules(rules, settings)
+    }
+
+    /// A pack of `rules` under `settings` (tests use single rules).
+    pub fn with_rules(rules: Vec<RuleFile>, settings: DetectSettings) -> Result<Self, ConfigError> {
+        check_selectors(&rules, &settings)?;
+        let mut detections = Vec::new();
+        for rule in &rules {
+            if rule.signal && !settings.signals {
+                continue;
+            }
+            for spec in &rule.detections {
+                if settings
+                    .disable
+                    .iter()
+                    .any(|s| names(s, &rule.id, &spec.name))
+                {
+                    continue;
+                }
+                detections.push(compile(rule, spec, &settings)?);
+            }
+        }
+        let (by_type, any_type) = index(&detections);
+        Ok(Self {
+            detections,
+            by_type,
+            any_type,
+            settings,
+            state: EngineState::default(),
+            since_sweep: 0,
+        })
+    }
+
+    /// The active detections.
+    pub fn detections(&self) -> &[Detection] {
+        &self.detections
+    }
+
+    /// Evaluate one canonical event. Events without an id or a valid
+    /// timestamp are not evaluated (the normalizer always writes both).
+    pub fn process(&mut self, event: &Value) -> Raised {
+        let mut raised = Raised::default();
+        let (Some(id), Some(t)) = (
+            event.get("event_id").and_then(Value::as_str),
+            event
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(alert::millis),
+        ) else {
+            return raised;
+        };
+        let event_type = event
+            .get("event_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let candidates: Vec<usize> = self
+            .by_type
+            .get(event_type)
+            .into_iter()
+            .flatten()
+            .chain(&self.any_type)
+            .copied()
+            .collect();
+        let seen = Seen {
+            event,
+            event_type,
+            id,
+            t,
+        };
+        for index in candidates {
+            if let Some(alert) = self.evaluate(index, &seen) {
+                self.emit(index, alert, event, &mut raised);
+            }
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= 8192 {
+            self.since_sweep = 0;
+            self.sweep(t);
+        }
+        raised
+    }
+
+    /// Keep or drop an alert: suppressions, then repeats (same id).
+    fn emit(&mut self, index: usize, alert: Value, event: &Value, raised: &mut Raised) {
+        let d = &self.detections[index];
+        let key = alert["group"]["key"].as_str().unwrap_or_default();
+        let suppressed = self.settings.suppress.iter().any(|s| {
+            s.names(&d.rule_id, &d.spec.name)
+                && s.group_key.as_deref().is_none_or(|g| g == key)
+                && s.conditions.iter().all(|c| c.holds(event))
+        });
+        if suppressed {
+            raised.suppressed += 1;
+            return;
+        }
+        let id = alert["event_id"].as_str().unwrap_or_default().to_owned();
+        let t = alert["timestamp"]
+            .as_str()
+            .and_then(alert::millis)
+            .unwrap_or_default();
+        if self.state.remember_alert(id, t) {
+            raised.alerts.push(alert);
+        }
+    }
+
+    /// Run detection `index` on the event; the alert it raises, if any.
+    fn evaluate(&mut self, index: usize, seen: &Seen<'_>) -> Option<Value> {
+        let d = &self.detections[index];
+        if d.spec.kind == Kind::TemporalOrdered {
+            return self.evaluate_sequence(index, seen);
+        }
+        if !type_matches(&d.spec.types, seen.event_type)
+            || !d.spec.conditions.iter().all(|c| c.holds(seen.event))
+        {
+            return None;
+        }
+        let group_key = group_key(seen.event, &d.spec.group_by)?;
+        let slot = self.state.detection(&d.key());
+        let start = slot.start.map_or(seen.t, |s| s.min(seen.t));
+        slot.start = Some(start);
+        let outcome = match d.spec.kind {
+            Kind::Single => Some(Outcome::single(seen, json!(1), None)),
+            Kind::EventCount | Kind::ValueCount => count(d, slot, &group_key, seen),
+            Kind::NewValue => first_seen(d, slot, &group_key, seen, start),
+            Kind::Baseline => spike(d, slot, &group_key, seen),
+            Kind::TemporalOrdered => None,
+        }?;
+        Some(alert::build(
+            &origin(d),
+            &Finding {
+                group_by: &d.spec.group_by,
+                group_key: &group_key,
+                window: outcome.window,
+                hits: &outcome.hits,
+                observed: outcome.observed,
+                baseline: outcome.baseline,
+                trigger: seen.event,
+            },
+        ))
+    }
+
+    /// A `temporal_ordered` detection: which steps the event is, and whether
+    /// it completes the sequence for its key.
+    fn evaluate_sequence(&mut self, index: usize, seen: &Seen<'_>) -> Option<Value> {
+        let Seen {
+            event,
+            event_type,
+            t,
+            ..
+        } = *seen;
+        let d = &self.detections[index];
+        let window = d.window();
+        let min_counts: Vec<u64> = d.spec.steps.iter().map(|s| s.min_count).collect();
+        let matching: Vec<(usize, String)> = d
+            .spec
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                type_matches(&s.types, event_type) && s.conditions.iter().all(|c| c.holds(event))
+            })
+            .filter_map(|(i, s)| Some((i, step_key(event, &s.key)?)))
+            .collect();
+        let key_names: Vec<String> = d.spec.steps.iter().map(|s| s.key.clone()).collect();
+        let slot_key = d.key();
+        let mut fired = None;
+        // The last step first: an event that is both (a login that ends one
+        // sequence and starts nothing) must not feed itself.
+        for (step, key) in matching.into_iter().rev() {
+            let slot = self.state.detection(&slot_key);
+            let group = slot.group(&key, t, || GroupState::Sequence(Default::default()));
+            let GroupState::Sequence(g) = &mut group.s else {
+                continue;
+            };
+            if let Some(used) = g.add(step, seen.hit(None), window, &min_counts) {
+                fired = Some((key, used));
+            }
+        }
+        let (key, used) = fired?;
+        let d = &self.detections[index];
+        let group_key = format!("{}={key}", key_names.join("~"));
+        Some(alert::build(
+            &origin(d),
+            &Finding {
+                group_by: &key_names,
+                group_key: &group_key,
+                window: (used[0].t, t, window),
+                hits: &used,
+                observed: json!({"steps": min_counts.len(), "events": used.len()}),
+                baseline: None,
+                trigger: event,
+            },
+        ))
+    }
+
+    /// Forget groups idle for longer than their detection can use them.
+    fn sweep(&mut self, now: i64) {
+        for d in &self.detections {
+            let horizon = match d.spec.kind {
+                Kind::Single => 0,
+                Kind::EventCount | Kind::ValueCount | Kind::TemporalOrdered => d.window(),
+                Kind::NewValue | Kind::Baseline => 90 * DAY,
+            };
+            self.state
+                .sweep(&d.key(), now - horizon, self.settings.max_groups);
+        }
+    }
+
+    /// Evaluate one NDJSON event line; append its alerts to `out` as
+    /// NDJSON. Returns (alerts written, alerts suppressed).
+    pub fn process_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> (u32, u32) {
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            return (0, 0); // Our own output; it always parses.
+        };
+        let raised = self.process(&event);
+        for alert in &raised.alerts {
+            if serde_json::to_writer(&mut *out, alert).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        (raised.alerts.len() as u32, raised.suppressed)
+    }
+
+    /// The state as versioned JSON (see [`state`]).
+    pub fn export_state(&self) -> Vec<u8> {
+        self.state.export()
+    }
+
+    /// Replace the state with an exported one.
+    pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let keys: Vec<String> = self.detections.iter().map(Detection::key).collect();
+        self.state = EngineState::import(bytes, &keys)?;
+        Ok(())
+    }
+}
+
+/// The event being evaluated, with the fields every detection reads.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    event: &'a Value,
+    event_type: &'a str,
+    id: &'a str,
+    t: i64,
+}
+
+impl Seen<'_> {
+    fn hit(&self, v: Option<String>) -> Hit {
+        Hit {
+            t: self.t,
+            id: self.id.to_owned(),
+            v,
+        }
+    }
+}
+
+/// What a detection found: the triggering hits, the window (start, end,
+/// length in ms), the observed value and the baseline.
+struct Outcome {
+    hits: Vec<Hit>,
+    window: (i64, i64, i64),
+    observed: Value,
+    baseline: Option<Value>,
+}
+
+impl Outcome {
+    /// A finding about the event alone.
+    fn single(seen: &Seen<'_>, observed: Value, baseline: Option<Value>) -> Self {
+        Self {
+            hits: vec![seen.hit(None)],
+            window: (seen.t, seen.t, 0),
+            observed,
+            baseline,
+        }
+    }
+}
+
+/// `event_count` / `value_count`.
+fn count(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+    let distinct = d.spec.kind == Kind::ValueCount;
+    let value = d
+        .spec
+        .field
+        .as_deref()
+        .and_then(|f| first_text(seen.event, f));
+    if distinct && value.is_none() {
+        return None;
+    }
+    let threshold = d.spec.threshold.unwrap_or(1);
+    let group = slot.group(key, seen.t, || GroupState::Window(Default::default()));
+    let GroupState::Window(g) = &mut group.s else {
+        return None;
+    };
+    let fired = g.add(seen.hit(value), d.window(), threshold, distinct)?;
+    Some(Outcome {
+        window: (
+            fired.hits[0].t,
+            fired.hits[fired.hits.len() - 1].t,
+            d.window(),
+        ),
+        hits: fired.hits,
+        observed: json!({"count": fired.observed, "threshold": threshold}),
+        baseline: None,
+    })
+}
+
+/// `new_value`.
+fn first_seen(
+    d: &Detection,
+    slot: &mut DetectionState,
+    key: &str,
+    seen: &Seen<'_>,
+    start: i64,
+) -> Option<Outcome> {
+    let value = first_text(seen.event, d.spec.field.as_deref()?)?;
+    let learning = d.spec.learning.map_or(0, |x| x.ms);
+    let entity_learning = d.spec.entity_learning.map_or(0, |x| x.ms);
+    let group = slot.group(key, seen.t, || GroupState::FirstSeen(Default::default()));
+    let GroupState::FirstSeen(g) = &mut group.s else {
+        return None;
+    };
+    let known = g.known.len();
+    if !g.add(&value, seen.t, start, learning, entity_learning) {
+        return None;
+    }
+    let observed = json!({"field": d.spec.field, "value": value});
+    Some(Outcome::single(
+        seen,
+        observed,
+        Some(json!({"known_values": known})),
+    ))
+}
+
+/// `baseline`.
+fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+    let amount = match &d.spec.field {
+        Some(f) => matcher::values(seen.event, f)
+            .first()
+            .and_then(|v| matcher::number(v))?,
+        None => 1.0,
+    };
+    let params = Params {
+        z: d.spec.z.unwrap_or(3.5),
+        floor: d.spec.floor.unwrap_or(0.0),
+        min_days: d.spec.min_history_days.unwrap_or(7),
+    };
+    let group = slot.group(key, seen.t, || GroupState::Baseline(Default::default()));
+    let GroupState::Baseline(g) = &mut group.s else {
+        return None;
+    };
+    let spike = g.add(seen.t, amount, params)?;
+    Some(Outcome {
+        hits: vec![seen.hit(None)],
+        window: (spike.hour_start, seen.t, 3_600_000),
+        observed: json!({"value": spike.observed, "per": "hour", "field": d.spec.field}),
+        baseline: Some(json!({
+            "method": "robust_z_median_mad",
+            "median": spike.median, "mad": spike.mad, "z": round(spike.z),
+            "z_threshold": params.z, "floor": params.floor,
+            "history_hours": spike.history_hours, "history_days": spike.history_days,
+        })),
+    })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn origin(d: &Detection) -> Origin<'_> {
+    Origin {
+        rule_id: &d.rule_id,
+        detection: &d.spec.name,
+        title: &d.title,
+        severity: d.severity,
+        tags: &d.tags,
+        kind: d.spec.kind,
+        signal: d.signal,
+    }
+}
+
+/// The group key: `field=value` per `group_by` entry, joined by `;`. An
+/// entry `a|b` takes the first present field and names it, so a user id and
+/// an IP never land in the same bucket. `None` when an entry has no value:
+/// such events are not grouped under an empty key.
+pub fn group_key(event: &Value, group_by: &[String]) -> Option<String> {
+    if group_by.is_empty() {
+        return Some("organization".to_owned());
+    }
+    let mut parts = Vec::with_capacity(group_by.len());
+    for entry in group_by {
+        let (field, value) = entry.split('|').find_map(|f| Some((f, text(event, f)?)))?;
+        parts.push(format!("{field}={value}"));
+    }
+    Some(parts.join(";"))
+}
+
+/// The alias value of a sequence step (`a|b`: first present); the whole
+/// organization when the step names no key.
+fn step_key(event: &Value, key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("organization".to_owned());
+    }
+    key.split('|').find_map(|f| text(event, f))
+}
+
+/// The first present of `a|b|...` as text.
+fn first_text(event: &Value, fields: &str) -> Option<String> {
+    fields.split('|').find_map(|f| text(event, f))
+}
+
+fn invalid(path: &str, message: String) -> ConfigError {
+    ConfigError {
+        kind: ConfigErrorKind::InvalidValue,
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Every rule id a setting names must exist.
+fn check_selectors(rules: &[RuleFile], settings: &DetectSettings) -> Result<(), ConfigError> {
+    let known = |selector: &str| {
+        rules
+            .iter()
+            .any(|r| r.detections.iter().any(|d| names(selector, &r.id, &d.name)))
+    };
+    let selectors = settings
+        .disable
+        .iter()
+        .map(|s| ("detections.disable", s))
+        .chain(
+            settings
+                .overrides
+                .keys()
+                .map(|s| ("detections.overrides", s)),
+        )
+        .chain(
+            settings
+                .suppress
+                .iter()
+                .map(|s| ("detections.suppress", &s.rule)),
+        );
+    for (path, selector) in selectors {
+        if !known(selector) {
+            return Err(invalid(
+                path,
+                format!("no rule or detection `{selector}` in the pack"),
+            ));
+        }
+    }
+    if settings.max_groups == 0 {
+        return Err(invalid(
+            "detections.max_groups",
+            "must be at least 1".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A detection with the overrides that name it (rule-wide first, then the
+/// detection's own), checked for the fields its kind needs.
+fn compile(
+    rule: &RuleFile,
+    spec: &DetectionSpec,
+    settings: &DetectSettings,
+) -> Result<Detection, ConfigError> {
+    let mut spec = spec.clone();
+    let mut severity = spec.severity.unwrap_or(rule.severity);
+    let rule_wide = settings.overrides.get(&rule.id);
+    let own = settings
+        .overrides
+        .get(&format!("{}/{}", rule.id, spec.name));
+    for o in rule_wide.into_iter().chain(own) {
+        spec.threshold = o.threshold.or(spec.threshold);
+        spec.window = o.window.or(spec.window);
+        spec.learning = o.learning.or(spec.learning);
+        spec.entity_learning = o.entity_learning.or(spec.entity_learning);
+        spec.z = o.z.or(spec.z);
+        spec.floor = o.floor.or(spec.floor);
+        spec.min_history_days = o.min_history_days.or(spec.min_history_days);
+        severity = o.severity.unwrap_or(severity);
+    }
+    let path = format!("detections.{}/{}", rule.id, spec.name);
+    let needs = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(&path, format!("a {what}")))
+        }
+    };
+    match spec.kind {
+        Kind::Single => Ok(()),
+        Kind::EventCount => needs(
+            spec.window.is_some() && spec.threshold.is_some(),
+            "window and a threshold are needed",
+        ),
+        Kind::ValueCount => needs(
+            spec.window.is_some() && spec.threshold.is_some() && spec.field.is_some(),
+            "window, a threshold and a field are needed",
+        ),
+        Kind::TemporalOrdered => needs(
+            spec.window.is_some() && spec.steps.len() >= 2,
+            "window and at least two steps are needed",
+        ),
+        Kind::NewValue => needs(spec.field.is_some(), "field is needed"),
+        Kind::Baseline => needs(spec.floor.is_some(), "floor is needed"),
+    }?;
+    Ok(Detection {
+        rule_id: rule.id.clone(),
+        title: rule.title.clone(),
+        tags: rule.tags.clone(),
+        signal: rule.signal,
+        severity,
+        spec,
+    })
+}
+
+/// Index detections by the exact event types they (or their steps) read.
+fn index(detections: &[Detection]) -> (HashMap<String, Vec<usize>>, Vec<usize>) {
+    let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut any_type = Vec::new();
+    for (i, d) in detections.iter().enumerate() {
+        let types: Vec<&String> = if d.spec.kind == Kind::TemporalOrdered {
+            d.spec.steps.iter().flat_map(|s| &s.types).collect()
+        } else {
+            d.spec.types.iter().collect()
+        };
+        let globbed = types.is_empty()
+            || types.iter().any(|t| t.contains('*'))
+            || d.spec.kind == Kind::TemporalOrdered
+                && d.spec.steps.iter().any(|s| s.types.is_empty());
+        if globbed {
+            any_type.push(i);
+            continue;
+        }
+        for t in types {
+            let list = by_type.entry(t.clone()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    (by_type, any_type)
+}
