@@ -147,8 +147,8 @@ impl RunCommand {
                 self.workers
             );
         }
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
         let limits = BatchLimits {
             max_records: self.batch_records as usize,
             max_bytes: (self.batch_kib as usize) << 10,
