@@ -39,7 +39,8 @@ pub enum Done {
 enum Slot {
     /// Sent to this worker; its answer is the next one it gives.
     Plugin(usize),
-    Ready(Done),
+    /// Boxed: rare (over-long lines), and a batch's result is large.
+    Ready(Box<Done>),
 }
 
 type Answer = (Batch, Result<Processed>);
@@ -128,7 +129,7 @@ impl Pipeline {
         write: &mut impl FnMut(&Done) -> Result<()>,
     ) -> Result<()> {
         self.make_room(write)?;
-        self.queue.push_back(Slot::Ready(done));
+        self.queue.push_back(Slot::Ready(Box::new(done)));
         Ok(())
     }
 
@@ -151,7 +152,7 @@ impl Pipeline {
     fn write_oldest(&mut self, write: &mut impl FnMut(&Done) -> Result<()>) -> Result<()> {
         let done = match self.queue.pop_front() {
             None => return Ok(()),
-            Some(Slot::Ready(done)) => done,
+            Some(Slot::Ready(done)) => *done,
             Some(Slot::Plugin(worker)) => {
                 let (batch, result) = self.from_workers[worker]
                     .recv()
