@@ -12,6 +12,8 @@
 //! not embedded; the end-to-end tests load it from `CLAUDE_AUDIT_FLUENTBIT_WASM`.
 //!
 //! Missing wasm targets are added through rustup first (`build/targets.rs`).
+//! The embedded component is then compiled to native code, embedded too
+//! (`build/precompile.rs`), so that start-up does not compile it.
 //!
 //! The nested cargo uses its own target directory: sharing the outer one
 //! would deadlock on cargo's build lock.
@@ -20,6 +22,10 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "src/engine_config.rs"]
+mod engine_config;
+#[path = "build/precompile.rs"]
+mod precompile;
 #[path = "build/targets.rs"]
 mod targets;
 
@@ -71,6 +77,10 @@ fn main() {
         "CLAUDE_AUDIT_PLUGIN_WASM",
         &out.join("claude_audit_plugin.wasm"),
     );
+    let precompiled =
+        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("plugin.cwasm");
+    precompile::precompile(&out.join("claude_audit_plugin.wasm"), &precompiled);
+    emit_path("CLAUDE_AUDIT_PLUGIN_CWASM", &precompiled);
     emit_path(
         "CLAUDE_AUDIT_POISON_WASM",
         &out.join("claude_audit_poison_plugin.wasm"),

@@ -37,7 +37,11 @@ pub fn ensure_installed(targets: &[&str]) {
     );
     // Whatever rustup says (or if it is not there at all), the sysroot
     // decides: the targets are either in it now or not.
-    let _ = Command::new(&command[0]).args(&command[1..]).status();
+    // (rustup's own error says why; its backtrace would bury our message.)
+    let _ = Command::new(&command[0])
+        .args(&command[1..])
+        .env_remove("RUST_BACKTRACE")
+        .status();
     let still_missing: Vec<&str> = missing
         .iter()
         .copied()

@@ -7,7 +7,9 @@
 
 use std::io::{self, BufRead};
 
-/// One line of input, without its `\n`.
+/// One line of input, without its `\n` (the tests' view of
+/// [`LineReader::append_line`]).
+#[cfg(test)]
 #[derive(Debug)]
 pub enum Line {
     /// A line within the limit.
@@ -41,8 +43,22 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line, or `None` at end of input. A last line without a
     /// trailing newline is still a line.
+    #[cfg(test)]
     pub fn next_line(&mut self) -> io::Result<Option<Line>> {
         let mut kept = Vec::new();
+        Ok(self.append_line(&mut kept)?.map(|appended| match appended {
+            Appended::Complete => Line::Complete(kept),
+            Appended::TooLong { prefix, length } => Line::TooLong { prefix, length },
+        }))
+    }
+
+    /// Append the next line (without its `\n`) to `out`, or return `None`
+    /// at end of input. The line is copied once, from the reader's buffer
+    /// straight into `out` (a batch being filled), with no allocation of its
+    /// own. A line over the limit leaves `out` as it was and comes back as
+    /// [`Appended::TooLong`].
+    pub fn append_line(&mut self, out: &mut Vec<u8>) -> io::Result<Option<Appended>> {
+        let start = out.len();
         let mut length: u64 = 0;
         let mut saw_any = false;
         loop {
@@ -57,8 +73,10 @@ impl<R: BufRead> LineReader<R> {
             saw_any = true;
             let newline = memchr::memchr(b'\n', chunk);
             let take = newline.unwrap_or(chunk.len());
-            let room = (self.max + 1).saturating_sub(kept.len());
-            kept.extend_from_slice(&chunk[..take.min(room)]);
+            // Keep one byte past the limit at most: enough to know the line
+            // is too long, never the whole of an endless line.
+            let room = (self.max + 1).saturating_sub(out.len() - start);
+            out.extend_from_slice(&chunk[..take.min(room)]);
             length += take as u64;
             let consumed = newline.map_or(take, |n| n + 1);
             self.inner.consume(consumed);
@@ -71,14 +89,26 @@ impl<R: BufRead> LineReader<R> {
             return Ok(None);
         }
         if length > self.max as u64 {
-            kept.truncate(self.max);
-            return Ok(Some(Line::TooLong {
-                prefix: kept,
-                length,
-            }));
+            let prefix = out[start..start + self.max].to_vec();
+            out.truncate(start);
+            return Ok(Some(Appended::TooLong { prefix, length }));
         }
-        Ok(Some(Line::Complete(kept)))
+        Ok(Some(Appended::Complete))
     }
+}
+
+/// What [`LineReader::append_line`] did.
+#[derive(Debug)]
+pub enum Appended {
+    /// The whole line was appended.
+    Complete,
+    /// The line is over the limit; nothing was appended.
+    TooLong {
+        /// The first `max` bytes of the line.
+        prefix: Vec<u8>,
+        /// The full length of the line in bytes.
+        length: u64,
+    },
 }
 
 #[cfg(test)]

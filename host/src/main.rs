@@ -16,6 +16,7 @@
 mod cli;
 mod config;
 mod dead_letter;
+mod engine_config;
 mod evidence;
 mod input;
 mod keys;

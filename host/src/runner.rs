@@ -1,26 +1,31 @@
-//! The record loop of `run`: read lines, batch them, send each batch through
-//! the plugin, write events and dead letters, and count everything.
+//! The record loop of `run`, `pull` and `serve`: read lines, batch them,
+//! send each batch through the plugin, write events and dead letters, and
+//! count everything.
 //!
 //! Accounting invariant, checked at the end of every run:
 //! `read = emitted + dead_lettered + filtered`.
 //!
-//! When the plugin fails on a batch (trap, timeout, memory limit, or an
-//! answer that breaks the batch contract) nothing is lost: the instance is
-//! replaced and the batch is split in halves, recursively, until the records
-//! that make it fail are isolated and dead-lettered one by one. Every other
-//! record of the batch is still emitted, in order.
+//! The loop is split by concern: `batch` fills batches straight from the
+//! reader's buffer, `isolate` runs one batch through one plugin instance
+//! (isolating the records that make it fail, see there), and `pipeline`
+//! runs the instances on worker threads so that reading and writing overlap
+//! the plugin calls. This module writes the results, in input order.
 
 use std::io::{BufRead, Write};
-use std::ops::Range;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 use crate::dead_letter::{DeadLetterRecord, DeadLetterWriter, Rejection};
-use crate::input::{Line, LineReader};
-use crate::sandbox::{
-    BatchError, BatchOutput, PluginFailure, PluginInstance, PluginSetup, Sandbox,
-};
-use crate::vault::{self, VaultWriter};
+use crate::input::LineReader;
+use crate::sandbox::{PluginInstance, PluginSetup, Sandbox};
+use crate::vault::VaultWriter;
+
+mod batch;
+mod isolate;
+mod pipeline;
+
+use batch::{Batch, Fill};
+use pipeline::{Done, Pipeline};
 
 /// When a batch is sent to the plugin.
 #[derive(Debug, Clone, Copy)]
@@ -58,35 +63,6 @@ pub struct Summary {
     pub alerts_suppressed: u64,
 }
 
-/// Lines waiting to be sent: one NDJSON blob plus where each line sits.
-#[derive(Default)]
-struct Batch {
-    blob: Vec<u8>,
-    /// `(line number, byte range in blob without the newline)`.
-    lines: Vec<(u64, Range<usize>)>,
-}
-
-impl Batch {
-    fn push(&mut self, line_no: u64, bytes: &[u8]) {
-        let start = self.blob.len();
-        self.blob.extend_from_slice(bytes);
-        self.lines.push((line_no, start..self.blob.len()));
-        self.blob.push(b'\n');
-    }
-
-    /// The NDJSON bytes of `range` of lines (contiguous in the blob).
-    fn slice(&self, range: &Range<usize>) -> &[u8] {
-        let start = self.lines[range.start].1.start;
-        let end = self.lines[range.end - 1].1.end + 1;
-        &self.blob[start..end]
-    }
-
-    fn clear(&mut self) {
-        self.blob.clear();
-        self.lines.clear();
-    }
-}
-
 /// Where a run writes: events, dead letters and, optionally, the vault.
 pub struct Sinks<'s> {
     /// Canonical events, NDJSON.
@@ -99,11 +75,28 @@ pub struct Sinks<'s> {
     pub alerts: Option<Box<dyn Write + 's>>,
 }
 
+impl Summary {
+    /// Add the plugin's counts of one batch (everything but `read` and
+    /// `dead_lettered`, which the runner counts itself).
+    fn add_plugin_counts(&mut self, c: &Summary) {
+        self.emitted += c.emitted;
+        self.filtered += c.filtered;
+        self.unmapped_event_types += c.unmapped_event_types;
+        self.unmapped_actor_types += c.unmapped_actor_types;
+        self.unmapped_fields += c.unmapped_fields;
+        self.plugin_restarts += c.plugin_restarts;
+        self.alerts += c.alerts;
+        self.alerts_suppressed += c.alerts_suppressed;
+    }
+}
+
 /// Runs sources through a plugin into its sinks.
 pub struct Runner<'s> {
     sandbox: &'s Sandbox,
     setup: PluginSetup,
-    instance: PluginInstance,
+    /// One plugin instance per worker thread.
+    instances: Vec<PluginInstance>,
+    workers: usize,
     limits: BatchLimits,
     sinks: Sinks<'s>,
     summary: Summary,
@@ -123,11 +116,29 @@ impl<'s> Runner<'s> {
         Self {
             sandbox,
             setup,
-            instance,
+            instances: vec![instance],
+            workers: 1,
             limits,
             sinks,
             summary: Summary::default(),
         }
+    }
+
+    /// Run `workers` plugin instances in parallel (at least one). The
+    /// output stays in input order; the extra instances are made here.
+    /// Detection state lives in one instance, so a caller with detections
+    /// enabled must keep one worker (`run` refuses the combination).
+    pub fn set_workers(&mut self, workers: usize) -> Result<()> {
+        self.workers = workers.max(1);
+        while self.instances.len() < self.workers {
+            let instance = self
+                .sandbox
+                .instantiate(&self.setup)
+                .context("starting another plugin instance (--workers)")?;
+            self.instances.push(instance);
+        }
+        self.instances.truncate(self.workers);
+        Ok(())
     }
 
     /// Process one source to its end. `on_batch` is called with the bytes
@@ -139,39 +150,49 @@ impl<'s> Runner<'s> {
         on_batch: &mut dyn FnMut(u64),
     ) -> Result<()> {
         let mut lines = LineReader::new(reader, self.limits.max_record_bytes);
-        let mut batch = Batch::default();
-        let mut line_no = 0;
-        while let Some(line) = lines
-            .next_line()
-            .with_context(|| format!("reading {name}"))?
-        {
-            line_no += 1;
-            self.summary.read += 1;
-            match line {
-                Line::Complete(bytes) => batch.push(line_no, &bytes),
-                Line::TooLong { prefix, length } => {
-                    // Send what precedes it first, so that dead letters and
-                    // events keep input order. Over-long lines are rare.
-                    if !batch.lines.is_empty() {
-                        self.send(name, &batch, 0..batch.lines.len())?;
-                        batch.clear();
-                    }
-                    self.too_long(name, line_no, &prefix, length)?;
+        let Self {
+            sandbox,
+            setup,
+            instances,
+            limits,
+            sinks,
+            summary,
+            ..
+        } = self;
+        let mut write = |done: &Done| write_done(sinks, summary, limits, name, done);
+        std::thread::scope(|scope| {
+            let mut pipeline = Pipeline::start(scope, sandbox, setup, instances.as_mut_slice())?;
+            let mut line_no = 0;
+            loop {
+                let mut batch = pipeline.spare_batch();
+                let fill = batch
+                    .fill(&mut lines, limits, &mut line_no)
+                    .with_context(|| format!("reading {name}"))?;
+                if !batch.is_empty() {
+                    pipeline.submit(batch, &mut write)?;
                 }
-            }
-            if batch.lines.len() >= self.limits.max_records
-                || batch.blob.len() >= self.limits.max_bytes
-            {
-                self.send(name, &batch, 0..batch.lines.len())?;
-                batch.clear();
+                match fill {
+                    Fill::Full => {}
+                    Fill::End => break,
+                    Fill::TooLong {
+                        line,
+                        prefix,
+                        length,
+                    } => {
+                        let done = Done::TooLong {
+                            line,
+                            prefix,
+                            length,
+                        };
+                        pipeline.submit_done(done, &mut write)?;
+                    }
+                }
                 on_batch(lines.bytes_read);
             }
-        }
-        if !batch.lines.is_empty() {
-            self.send(name, &batch, 0..batch.lines.len())?;
-        }
-        on_batch(lines.bytes_read);
-        Ok(())
+            pipeline.finish(&mut write)?;
+            on_batch(lines.bytes_read);
+            Ok(())
+        })
     }
 
     /// Make everything written so far durable (output, dead letters,
@@ -198,9 +219,15 @@ impl<'s> Runner<'s> {
         self.sinks.dead_letters.held_bytes()
     }
 
-    /// The plugin's detection state (empty when detections are off).
+    /// The plugin's detection state (empty when detections are off). With
+    /// one worker, the only instance holds all of it.
     pub fn export_state(&mut self) -> Result<Vec<u8>> {
-        self.instance
+        ensure!(
+            self.instances.len() == 1,
+            "detection state is split over {} plugin instances (--workers)",
+            self.instances.len()
+        );
+        self.instances[0]
             .export_state()
             .map_err(|f| anyhow::anyhow!("{f}"))
             .context("exporting the detection state")
@@ -239,194 +266,89 @@ impl<'s> Runner<'s> {
         );
         Ok(s)
     }
+}
 
-    fn too_long(&mut self, source: &str, line: u64, prefix: &[u8], length: u64) -> Result<()> {
-        let reason = format!(
-            "the line is {length} bytes long, over the limit of {} bytes (input.max_record_bytes)",
-            self.limits.max_record_bytes
-        );
+/// Write one finished batch (or over-long line) to the sinks and count it.
+fn write_done(
+    sinks: &mut Sinks<'_>,
+    summary: &mut Summary,
+    limits: &BatchLimits,
+    source: &str,
+    done: &Done,
+) -> Result<()> {
+    match done {
+        Done::Batch(batch, processed) => write_batch(sinks, summary, source, batch, processed),
+        Done::TooLong {
+            line,
+            prefix,
+            length,
+        } => {
+            summary.read += 1;
+            let reason = format!(
+                "the line is {length} bytes long, over the limit of {} bytes \
+                 (input.max_record_bytes)",
+                limits.max_record_bytes
+            );
+            let rejection = Rejection {
+                source,
+                line: *line,
+                kind: "too_long",
+                field: "",
+                reason: &reason,
+            };
+            sinks
+                .dead_letters
+                .write(&DeadLetterRecord::new(rejection, prefix, *length))?;
+            summary.dead_lettered += 1;
+            Ok(())
+        }
+    }
+}
+
+/// Write a processed batch: vault entries, events, dead letters; count them.
+fn write_batch(
+    sinks: &mut Sinks<'_>,
+    summary: &mut Summary,
+    source: &str,
+    batch: &Batch,
+    processed: &isolate::Processed,
+) -> Result<()> {
+    // The vault first: an event must never carry a pseudonym whose
+    // mapping was not kept.
+    if let Some(vault) = &mut sinks.vault {
+        for entry in &processed.vault {
+            vault.add(entry)?;
+        }
+    }
+    sinks
+        .output
+        .write_all(&processed.events)
+        .context("writing the output")?;
+    // Alerts follow the events that raised them, in the same stream.
+    sinks
+        .output
+        .write_all(&processed.alerts)
+        .context("writing alerts to the output")?;
+    if let Some(alerts) = &mut sinks.alerts {
+        alerts
+            .write_all(&processed.alerts)
+            .context("writing the alerts file")?;
+    }
+    for dead in &processed.dead {
+        let (line, bytes) = batch.line(dead.index);
         let rejection = Rejection {
             source,
             line,
-            kind: "too_long",
-            field: "",
-            reason: &reason,
+            kind: dead.kind,
+            field: &dead.field,
+            reason: &dead.reason,
         };
-        self.reject(DeadLetterRecord::new(rejection, prefix, length))
-    }
-
-    /// Write one dead letter and count it.
-    fn reject(&mut self, record: DeadLetterRecord<'_>) -> Result<()> {
-        self.sinks.dead_letters.write(&record)?;
-        self.summary.dead_lettered += 1;
-        Ok(())
-    }
-
-    /// Dead-letter the line at `index` of `batch`.
-    fn reject_line<'r>(
-        &mut self,
-        batch: &'r Batch,
-        index: usize,
-        rejection: impl FnOnce(u64) -> Rejection<'r>,
-    ) -> Result<()> {
-        let (line, span) = &batch.lines[index];
-        let bytes = &batch.blob[span.clone()];
-        let record = DeadLetterRecord::new(rejection(*line), bytes, bytes.len() as u64);
-        self.reject(record)
-    }
-
-    /// Send `range` of `batch` to the plugin, isolating poison records on failure.
-    fn send(&mut self, source: &str, batch: &Batch, range: Range<usize>) -> Result<()> {
-        let result = self.instance.process_batch(batch.slice(&range));
-        let failure = match result {
-            Ok(Ok(output)) => match check_contract(&output, range.len()) {
-                Ok(()) => return self.accept(source, batch, range.start, output),
-                Err(why) => PluginFailure::Trap(why),
-            },
-            Ok(Err(BatchError::NotConfigured)) => {
-                bail!("the plugin reports that it is not configured (a plugin bug)")
-            }
-            Err(failure) => failure,
-        };
-        self.restart()?;
-        if range.len() == 1 {
-            return self.poison(source, batch, range.start, &failure);
-        }
-        let middle = range.start + range.len() / 2;
-        self.send(source, batch, range.start..middle)?;
-        self.send(source, batch, middle..range.end)
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        self.summary.plugin_restarts += 1;
-        self.instance = self
-            .sandbox
-            .instantiate(&self.setup)
-            .context("restarting the plugin after a failure")?;
-        Ok(())
-    }
-
-    /// Dead-letter the single record at `index` that made the plugin fail.
-    fn poison(
-        &mut self,
-        source: &str,
-        batch: &Batch,
-        index: usize,
-        failure: &PluginFailure,
-    ) -> Result<()> {
-        let kind = match failure {
-            PluginFailure::Timeout => "plugin_timeout",
-            PluginFailure::Trap(_) => "plugin_trap",
-        };
-        let reason = failure.to_string();
-        self.reject_line(batch, index, |line| Rejection {
-            source,
-            line,
-            kind,
-            field: "",
-            reason: &reason,
-        })
-    }
-
-    /// Write a successful batch's events and dead letters; count them.
-    fn accept(
-        &mut self,
-        source: &str,
-        batch: &Batch,
-        first: usize,
-        output: BatchOutput,
-    ) -> Result<()> {
-        // The vault first: an event must never carry a pseudonym whose
-        // mapping was not kept.
-        if let Some(vault) = &mut self.sinks.vault {
-            for entry in &output.vault_entries {
-                vault.add(&vault::Entry {
-                    pseudonym: entry.pseudonym.clone(),
-                    original: entry.original.clone(),
-                    entity: entry.entity.clone(),
-                })?;
-            }
-        }
-        self.sinks
-            .output
-            .write_all(&output.records)
-            .context("writing the output")?;
-        // Alerts follow the events that raised them, in the same stream.
-        self.sinks
-            .output
-            .write_all(&output.alerts)
-            .context("writing alerts to the output")?;
-        if let Some(alerts) = &mut self.sinks.alerts {
-            alerts
-                .write_all(&output.alerts)
-                .context("writing the alerts file")?;
-        }
-        for dead in &output.dead_letters {
-            self.reject_line(batch, first + dead.index as usize, |line| Rejection {
-                source,
-                line,
-                kind: record_error_kind_name(dead.error.kind),
-                field: &dead.error.field,
-                reason: &dead.error.detail,
-            })?;
-        }
-        let c = output.counters;
-        let s = &mut self.summary;
-        s.emitted += u64::from(c.emitted);
-        s.filtered += u64::from(c.filtered);
-        s.unmapped_event_types += u64::from(c.unmapped_event_types);
-        s.unmapped_actor_types += u64::from(c.unmapped_actor_types);
-        s.unmapped_fields += u64::from(c.unmapped_fields);
-        s.alerts += u64::from(c.alerts);
-        s.alerts_suppressed += u64::from(c.alerts_suppressed);
-        Ok(())
-    }
-}
-
-/// Check a plugin's answer against the batch contract of `wit/transform.wit`.
-/// A plugin that miscounts is treated like one that trapped: its records
-/// are isolated rather than trusted.
-fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
-    let c = &output.counters;
-    let lines = output.records.iter().filter(|b| **b == b'\n').count();
-    let alert_lines = output.alerts.iter().filter(|b| **b == b'\n').count();
-    let indexes_ok = output
-        .dead_letters
-        .windows(2)
-        .all(|w| w[0].index < w[1].index)
-        && output
+        sinks
             .dead_letters
-            .last()
-            .is_none_or(|d| (d.index as usize) < sent);
-    let ok = c.records as usize == sent
-        && u64::from(c.emitted) + u64::from(c.dead_lettered) + u64::from(c.filtered)
-            == u64::from(c.records)
-        && output.dead_letters.len() == c.dead_lettered as usize
-        && lines == c.emitted as usize
-        && output.records.last().is_none_or(|b| *b == b'\n')
-        && alert_lines == c.alerts as usize
-        && output.alerts.last().is_none_or(|b| *b == b'\n')
-        && indexes_ok;
-    if ok {
-        Ok(())
-    } else {
-        Err("the plugin's batch answer broke the contract (counts do not add up)".to_owned())
+            .write(&DeadLetterRecord::new(rejection, bytes, bytes.len() as u64))?;
     }
-}
-
-/// The dead-letter `kind` of a plugin record error.
-fn record_error_kind_name(kind: crate::sandbox::RecordErrorKind) -> &'static str {
-    use crate::sandbox::RecordErrorKind as K;
-    match kind {
-        K::BlankLine => "blank_line",
-        K::ByteOrderMark => "byte_order_mark",
-        K::InvalidUtf8 => "invalid_utf8",
-        K::InvalidJson => "invalid_json",
-        K::NotAnObject => "not_an_object",
-        K::DuplicateField => "duplicate_field",
-        K::MissingField => "missing_field",
-        K::WrongType => "wrong_type",
-        K::InvalidValue => "invalid_value",
-        K::TooLong => "too_long",
-    }
+    summary.read += batch.len() as u64;
+    summary.dead_lettered += processed.dead.len() as u64;
+    summary.add_plugin_counts(&processed.counts);
+    Ok(())
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod bindings {
@@ -39,7 +39,9 @@ pub use bindings::claude_audit::transform::types::{
 use bindings::claude_audit::transform::types::{Config as PluginConfig, HmacKey as PluginHmacKey};
 use bindings::{Transform, TransformPre};
 
+use crate::engine_config::engine_config;
 use crate::keys::HmacKey;
+use crate::plugin::Plugin;
 
 /// The ABI version of `wit/transform.wit` this host speaks.
 pub const ABI_VERSION: u32 = 3;
@@ -88,7 +90,18 @@ pub struct Sandbox {
     engine: Engine,
     pre: TransformPre<HostState>,
     limits: SandboxLimits,
+    origin: CodeOrigin,
     _ticker: EpochTicker,
+}
+
+/// Where the plugin's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// Precompiled at build time and embedded in the binary.
+    Precompiled,
+    /// Compiled at start (a `--plugin` file, or precompiled code that does
+    /// not fit this machine).
+    Compiled,
 }
 
 /// Why a call into the plugin failed. Never caused by bad record data alone:
@@ -111,21 +124,14 @@ impl std::fmt::Display for PluginFailure {
 }
 
 impl Sandbox {
-    /// Compile `wasm` (a component of the `transform` world) under `limits`.
-    pub fn new(wasm: &[u8], limits: SandboxLimits) -> Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        // Compiling function by function keeps the peak memory of start-up
-        // low (parallel compilation held ~90 MiB for the embedded plugin);
-        // `run` must stay under 100 MiB whatever the input.
-        config.parallel_compilation(false);
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config)
+    /// Load `plugin` (a component of the `transform` world) under `limits`:
+    /// its precompiled code when it has code that fits this engine and
+    /// machine, otherwise compiled now.
+    pub fn new(plugin: &Plugin, limits: SandboxLimits) -> Result<Self> {
+        let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
             .context("creating the WebAssembly engine")?;
-        let component = Component::new(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .context("compiling the plugin component")?;
+        let (component, origin) = load_component(&engine, plugin)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
@@ -142,8 +148,14 @@ impl Sandbox {
             engine,
             pre,
             limits,
+            origin,
             _ticker: ticker,
         })
+    }
+
+    /// Where the plugin's native code came from.
+    pub fn origin(&self) -> CodeOrigin {
+        self.origin
     }
 
     /// A new, configured instance. Fails on an ABI mismatch or a refused
@@ -208,6 +220,28 @@ impl Sandbox {
             deadline_ticks,
         })
     }
+}
+
+/// The plugin's component: its precompiled code, or compiled from its wasm.
+fn load_component(engine: &Engine, plugin: &Plugin) -> Result<(Component, CodeOrigin)> {
+    if let Some(code) = plugin.precompiled {
+        // SAFETY: `code` is what this binary's build script wrote with
+        // `Engine::precompile_component` (see `plugin`), embedded read-only
+        // in the executable: trusted input, as `deserialize` requires.
+        // Wasmtime itself refuses code made by another version, another
+        // configuration or for CPU features this machine lacks.
+        match unsafe { Component::deserialize(engine, code) } {
+            Ok(component) => return Ok((component, CodeOrigin::Precompiled)),
+            Err(e) => eprintln!(
+                "claude-audit: warning: the plugin code precompiled at build time does not fit \
+                 this machine ({e}); compiling it now (slower start-up)"
+            ),
+        }
+    }
+    let component = Component::new(engine, &plugin.wasm)
+        .map_err(anyhow::Error::from)
+        .context("compiling the plugin component")?;
+    Ok((component, CodeOrigin::Compiled))
 }
 
 /// One live plugin instance with its store.
@@ -313,5 +347,49 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{DEFAULT_PLUGIN, load};
+
+    fn limits() -> SandboxLimits {
+        SandboxLimits {
+            memory_bytes: 256 << 20,
+            batch_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn the_embedded_plugin_loads_its_build_time_code() {
+        let plugin = load(None).unwrap();
+        assert!(plugin.precompiled.is_some(), "build.rs precompiled it");
+        let sandbox = Sandbox::new(&plugin, limits()).unwrap();
+        assert_eq!(sandbox.origin(), CodeOrigin::Precompiled);
+    }
+
+    #[test]
+    fn code_made_for_another_configuration_is_compiled_again() {
+        // Code from an engine without epoch interruption cannot honour the
+        // batch deadline: wasmtime must refuse it, and the host compile.
+        let mut config = engine_config();
+        config.epoch_interruption(false);
+        let other = Engine::new(&config).unwrap();
+        let code: &'static [u8] = other.precompile_component(DEFAULT_PLUGIN).unwrap().leak();
+        let plugin = Plugin {
+            wasm: DEFAULT_PLUGIN.into(),
+            precompiled: Some(code),
+        };
+        let sandbox = Sandbox::new(&plugin, limits()).unwrap();
+        assert_eq!(sandbox.origin(), CodeOrigin::Compiled);
+        let setup = PluginSetup {
+            settings_json: "{}".to_owned(),
+            hmac_keys: vec![crate::keys::ephemeral_hmac_key().unwrap()],
+            active_key_id: None,
+        };
+        let mut instance = sandbox.instantiate(&setup).unwrap();
+        assert!(instance.schema_version().is_ok());
     }
 }

@@ -28,4 +28,6 @@ mod run;
 mod sandbox;
 mod schema;
 mod serve;
+mod startup;
 mod util;
+mod workers;

@@ -1,12 +1,19 @@
-//! `claude-audit bench`: throughput of the plugin logic, natively and
-//! through the WebAssembly sandbox, on the same batches.
+//! `claude-audit bench`: start-up, throughput of the plugin logic natively
+//! and through the WebAssembly sandbox, and whole-process `run` throughput.
 //!
-//! Both paths process identical NDJSON batches built by cycling the corpus;
-//! the sandbox path includes everything a real run pays per batch (copying
-//! the batch into the guest, lifting the result back). Reading and writing
-//! files is left out of both, so the ratio isolates the cost of the sandbox.
+//! 1. Start-up: `run` on a one-record file, as a child process: time to the
+//!    first event out and peak memory (`process`).
+//! 2. In-process, on one thread (so per core): native and sandbox paths
+//!    process identical NDJSON batches built by cycling the corpus; the
+//!    sandbox path includes everything a real run pays per batch (copying
+//!    the batch into the guest, lifting the result back). Reading and
+//!    writing files is left out of both, so the ratio isolates the cost of
+//!    the sandbox. Normalize-only, then full redaction.
+//! 3. Whole process: `run` from a file to a file with full redaction, as a
+//!    child process, per CPU-second (per core) and per wall second, with
+//!    one worker and, on a machine with more cores, two.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -14,8 +21,13 @@ use clap::Args;
 use claude_audit_plugin::Transform;
 
 use super::{Outcome, SandboxArgs};
+#[cfg(unix)]
+mod process;
+
 use crate::keys::{self, HmacKey};
-use crate::sandbox::{PluginSetup, Sandbox};
+use crate::sandbox::{CodeOrigin, PluginSetup, Sandbox};
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// The bundled sample: the Activity Feed fixture corpus (312 records, every
 /// documented type and actor variant).
@@ -199,9 +211,19 @@ impl BenchCommand {
             self.batch_records,
             self.rounds
         );
+        let dir = tempfile::tempdir().context("creating a work directory")?;
         let key = keys::ephemeral_hmac_key()?;
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let loading = Instant::now();
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
+        let how = match sandbox.origin() {
+            CodeOrigin::Precompiled => "loaded (precompiled at build time)",
+            CodeOrigin::Compiled => "compiled",
+        };
+        println!(
+            "plugin {how} in-process in {:.1} ms",
+            loading.elapsed().as_secs_f64() * 1e3
+        );
         if self.evidence {
             let setup = PluginSetup {
                 settings_json: with_redaction(&self.settings, true)?,
@@ -217,6 +239,8 @@ impl BenchCommand {
             bench.run()?;
             return Ok(Outcome::Clean);
         }
+        #[cfg(unix)]
+        self.start_up(dir.path(), &lines)?;
         for (name, settings) in [
             ("normalize only", with_redaction(&self.settings, false)?),
             (
@@ -227,7 +251,68 @@ impl BenchCommand {
             println!("== {name}");
             self.compare(&batches, &sandbox, &settings, &key)?;
         }
+        #[cfg(unix)]
+        self.whole_runs(dir.path(), &lines)?;
         Ok(Outcome::Clean)
+    }
+
+    /// Start-up of `run` on one record: median time to the first event,
+    /// largest peak memory.
+    #[cfg(unix)]
+    fn start_up(&self, dir: &Path, lines: &[&[u8]]) -> Result<()> {
+        let input = process::corpus_file(dir, "one-record.ndjson", &lines[..1], 1)?;
+        let spec = process::RunSpec {
+            dir,
+            plugin: self.sandbox.plugin.as_deref(),
+            workers: 1,
+        };
+        let mut runs = (0..self.rounds.max(3))
+            .map(|_| process::start_up(&spec, &input))
+            .collect::<Result<Vec<_>>>()?;
+        let max_rss = runs.iter().map(|r| r.usage.max_rss).max().unwrap_or(0);
+        runs.sort_by_key(|r| r.first_event);
+        let median = &runs[runs.len() / 2];
+        println!("== start-up: `run` on one record, {} runs", runs.len());
+        println!(
+            "first event out after {:.1} ms (process exit {:.1} ms, CPU {:.1} ms); peak memory {:.1} MiB",
+            median.first_event.as_secs_f64() * 1e3,
+            median.usage.wall.as_secs_f64() * 1e3,
+            median.usage.cpu.as_secs_f64() * 1e3,
+            max_rss as f64 / MIB
+        );
+        Ok(())
+    }
+
+    /// Whole-process `run`, file to file, full redaction.
+    #[cfg(unix)]
+    fn whole_runs(&self, dir: &Path, lines: &[&[u8]]) -> Result<()> {
+        let input = process::corpus_file(dir, "corpus.ndjson", lines, self.records)?;
+        let bytes = input.metadata().context("sizing the corpus file")?.len();
+        println!(
+            "== whole process: `run` file to file, full redaction, {} records ({:.1} MiB)",
+            self.records,
+            bytes as f64 / MIB
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for workers in [1, 2].into_iter().filter(|w| *w <= cores) {
+            let spec = process::RunSpec {
+                dir,
+                plugin: self.sandbox.plugin.as_deref(),
+                workers,
+            };
+            let usage = process::whole_run(&spec, &input)?;
+            let cpu = usage.cpu.as_secs_f64();
+            let wall = usage.wall.as_secs_f64();
+            println!(
+                "--workers {workers}: {:>9.0} records/s {:>6.1} MiB/s per core (CPU {cpu:.2}s); \
+                 {:>9.0} records/s wall ({wall:.2}s); peak memory {:.1} MiB",
+                self.records as f64 / cpu,
+                bytes as f64 / MIB / cpu,
+                self.records as f64 / wall,
+                usage.max_rss as f64 / MIB
+            );
+        }
+        Ok(())
     }
 
     /// `--detections`: score the rule pack on simulated data.
@@ -292,7 +377,7 @@ impl BenchCommand {
         })?;
         report("wasm", &wasm);
         println!(
-            "ratio wasm/native: {:.2} (plugin emits audit schema {schema})",
+            "ratio wasm/native: {:.2} (one thread: figures are per core; plugin emits audit schema {schema})",
             wasm.events_per_sec() / native.events_per_sec()
         );
         Ok(())

@@ -244,8 +244,8 @@ impl PullCommand {
             (Some(_), None) => bail!("--vault needs a vault key source: [keys] vault"),
             (None, _) => None,
         };
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
             settings_json: self

@@ -66,6 +66,16 @@ pub struct RunCommand {
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub batch_kib: u32,
 
+    /// Plugin instances to run in parallel, each on a thread of its own,
+    /// for one input; the output stays in input order. With the default
+    /// (1), reading and writing already overlap the plugin calls on a
+    /// second thread. Each instance may use up to --memory-limit-mib.
+    /// Refused with detections enabled: their windows and baselines live
+    /// in one instance and would split.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub workers: u32,
+
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -129,8 +139,17 @@ impl RunCommand {
                 "--alerts and --state need detections: set `enabled = true` in [plugin.detections]"
             );
         }
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&wasm, self.sandbox.limits())?;
+        if self.workers > 1 && config.detections_enabled() {
+            // Each instance would see only every Nth batch: thresholds,
+            // windows and sequences would silently miss what spans them.
+            bail!(
+                "--workers {} cannot be used with detections ([plugin.detections] enabled): \
+                 their state lives in one plugin instance; use --workers 1",
+                self.workers
+            );
+        }
+        let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
         let limits = BatchLimits {
             max_records: self.batch_records as usize,
             max_bytes: (self.batch_kib as usize) << 10,
@@ -176,6 +195,7 @@ impl RunCommand {
             alerts: self.open_alerts()?,
         };
         let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks);
+        runner.set_workers(self.workers as usize)?;
         let progress = self.progress_bar(&inputs);
         let mut done_before = 0;
         for input in &inputs {

@@ -212,7 +212,7 @@ impl ServeCommand {
         ready: mpsc::Sender<Result<()>>,
     ) -> Result<JoinHandle<Result<()>>> {
         let shared = Arc::clone(shared);
-        let wasm = crate::plugin::load(self.sandbox.plugin.as_deref())?;
+        let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let limits = self.sandbox.limits();
         let dead_letter = self.dead_letter.clone();
         // Opened (and recovered) before the hop listens: a wrong key or a
@@ -229,7 +229,7 @@ impl ServeCommand {
             .spawn(move || -> Result<()> {
                 // The store is single-threaded: the plugin lives here.
                 let started = (|| {
-                    let sandbox = Sandbox::new(&wasm, limits)?;
+                    let sandbox = Sandbox::new(&plugin, limits)?;
                     let instance = sandbox.instantiate(&setup)?;
                     // Held: a request's dead letters are written once it is answered 200.
                     let dead_letters = DeadLetterWriter::append(&dead_letter, None)?.hold();
