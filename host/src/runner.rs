@@ -107,6 +107,10 @@ pub struct Runner<'s> {
     limits: BatchLimits,
     sinks: Sinks<'s>,
     summary: Summary,
+    /// The detection state last imported or exported: a plugin restarted
+    /// after a failure gets it back, so a trap loses only what the engine
+    /// learned since then, not all of it.
+    last_state: Option<Vec<u8>>,
 }
 
 impl<'s> Runner<'s> {
@@ -127,6 +131,7 @@ impl<'s> Runner<'s> {
             limits,
             sinks,
             summary: Summary::default(),
+            last_state: None,
         }
     }
 
@@ -200,10 +205,20 @@ impl<'s> Runner<'s> {
 
     /// The plugin's detection state (empty when detections are off).
     pub fn export_state(&mut self) -> Result<Vec<u8>> {
-        self.instance
+        let state = self
+            .instance
             .export_state()
             .map_err(|f| anyhow::anyhow!("{f}"))
-            .context("exporting the detection state")
+            .context("exporting the detection state")?;
+        self.last_state = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Record the detection state the instance was started with (already
+    /// imported by the caller), for restarts after a failure.
+    pub fn started_with_state(mut self, state: Option<Vec<u8>>) -> Self {
+        self.last_state = state;
+        self
     }
 
     /// The counts so far.
@@ -303,6 +318,9 @@ impl<'s> Runner<'s> {
             .sandbox
             .instantiate(&self.setup)
             .context("restarting the plugin after a failure")?;
+        if let Some(state) = &self.last_state {
+            self.instance.import_state(state)?;
+        }
         Ok(())
     }
 

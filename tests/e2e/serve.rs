@@ -14,14 +14,14 @@ use serde_json::Value;
 use crate::util::{BIN, Sandbox, fixture, read_ndjson, stderr};
 
 /// A downstream receiver that can fail.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     /// Every line received in 2xx-answered requests.
-    lines: Arc<Mutex<Vec<String>>>,
+    pub(crate) lines: Arc<Mutex<Vec<String>>>,
     /// Answer 500 to every Nth request (0: never).
     fail_every: u64,
     /// Answer this status to everything while set.
-    down: Arc<Mutex<Option<u16>>>,
+    pub(crate) down: Arc<Mutex<Option<u16>>>,
     /// Requests answered with a failure status.
     failed: Arc<AtomicU64>,
     /// Wait this long before answering each request.
@@ -29,7 +29,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(fail_every: u64) -> Self {
+    pub(crate) fn start(fail_every: u64) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}/events", server.server_addr().to_ip().unwrap());
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -83,14 +83,14 @@ impl Receiver {
 }
 
 /// A running `serve`, killed on drop.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     ingest: String,
     sandbox: Sandbox,
 }
 
 impl Serve {
-    fn start(forward: &str, args: &[&str]) -> Self {
+    pub(crate) fn start(forward: &str, args: &[&str]) -> Self {
         let sandbox = Sandbox::new();
         let err_path = sandbox.path("serve.stderr");
         let child = Command::new(BIN)
@@ -132,7 +132,7 @@ impl Serve {
     }
 
     /// POST `body`; `(status, body)`.
-    fn post(&self, body: &[u8]) -> (u16, String) {
+    pub(crate) fn post(&self, body: &[u8]) -> (u16, String) {
         let mut response = ureq::post(&self.ingest)
             .config()
             .http_status_as_error(false)
@@ -409,14 +409,14 @@ impl Serve {
     }
 
     /// Send `signal` to the hop.
-    fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid; no memory involved.
         let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
         assert_eq!(rc, 0, "kill failed");
     }
 
     /// Wait (bounded) for the hop to exit; its exit code.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -430,7 +430,7 @@ impl Serve {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(self.sandbox.path("serve.stderr")).unwrap_or_default()
     }
 }

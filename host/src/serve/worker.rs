@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use super::checkpoint::Checkpoint;
 use super::forward::{ForwardError, Forwarder};
 use super::readers::Shared;
 use super::stats::ServeStats;
@@ -41,6 +42,14 @@ pub struct Worker<'r, 's> {
     pub forwarder: Forwarder,
     /// State shared with the readers.
     pub shared: Arc<Shared>,
+    /// Where the detection state is saved (`--state`).
+    pub checkpoint: Option<Checkpoint>,
+    /// The runner's copy of the alerts of the current request.
+    pub alerts: SharedBuffer,
+    /// Alerts of requests the downstream did not take: the engine will not
+    /// raise them again when the agent re-sends the request (their ids are
+    /// remembered), so they go with the next forward instead of being lost.
+    pub pending_alerts: Vec<u8>,
 }
 
 impl Worker<'_, '_> {
@@ -51,7 +60,10 @@ impl Worker<'_, '_> {
                 Ok(job) => self.handle(job)?,
                 Err(RecvTimeoutError::Timeout) if self.drained() => break,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return self.save_state(),
+            }
+            if let Some(checkpoint) = &mut self.checkpoint {
+                checkpoint.tick(self.runner)?;
             }
         }
         // Sent between the last look and now: answered before the queue
@@ -59,7 +71,15 @@ impl Worker<'_, '_> {
         while let Ok(job) = jobs.try_recv() {
             self.handle(job)?;
         }
-        Ok(())
+        self.save_state()
+    }
+
+    /// The final checkpoint, once nothing more will be processed.
+    fn save_state(&mut self) -> Result<()> {
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.save(self.runner),
+            None => Ok(()),
+        }
     }
 
     /// Whether a requested shutdown has nothing left to wait for.
@@ -79,6 +99,9 @@ impl Worker<'_, '_> {
             return Ok(());
         }
         let answer = self.process(&mut job);
+        if let Some(checkpoint) = &mut self.checkpoint {
+            checkpoint.touched();
+        }
         let response = match answer {
             Ok(accepted) => {
                 ServeStats::bump(&stats.requests_ok);
@@ -125,7 +148,11 @@ impl Worker<'_, '_> {
         drop(input);
         let held_dead_letters = self.runner.held_dead_letter_bytes();
         budget.add(held_dead_letters);
-        let events = self.events.take();
+        let mut events = std::mem::take(&mut self.pending_alerts);
+        let earlier = events.len();
+        events.append(&mut self.events.take());
+        let raised = self.alerts.take();
+        budget.release(raised.len());
         let delivered = ran.map_err(ForwardError::Local).and_then(|()| {
             if events.is_empty() {
                 Ok(())
@@ -139,6 +166,8 @@ impl Worker<'_, '_> {
             Ok(()) => self.runner.commit().map_err(ForwardError::Local),
             Err(e) => {
                 self.runner.discard_dead_letters();
+                self.pending_alerts = events[..earlier].to_vec();
+                self.pending_alerts.extend_from_slice(&raised);
                 Err(e)
             }
         };
