@@ -14,6 +14,7 @@
 --       match: 'claude.events.*'
 --       script: /opt/claude-audit/split-alerts.lua
 --       call: claude_audit_split_alerts
+--       enable_flb_null: true    # keep null fields (a Lua nil would delete them)
 --
 -- Returns code 2 (records changed, timestamp kept): the alerts carry the
 -- event's Fluent Bit timestamp; their own time is in the record.

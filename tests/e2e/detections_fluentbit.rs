@@ -100,7 +100,7 @@ fn module_detections_through_the_real_fluent_bit_with_the_lua_split() {
          \x20 filters:\n    - name: wasm\n      match: '*'\n      wasm_path: {module}\n      \
          function_name: claude_audit_filter\n      event_format: json\n      accessible_paths: {etc}\n      \
          wasm_heap_size: 8M\n      wasm_stack_size: 64K\n\
-         \x20   - name: lua\n      match: '*'\n      script: {lua}\n      call: claude_audit_split_alerts\n\
+         \x20   - name: lua\n      match: '*'\n      script: {lua}\n      call: claude_audit_split_alerts\n      enable_flb_null: true\n\
          \x20 outputs:\n    - name: file\n      match: '*'\n      path: {dir}\n      file: out.ndjson\n      \
          format: plain\n",
         input = input_path.display(),
