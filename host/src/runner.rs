@@ -100,6 +100,10 @@ pub struct Runner<'s> {
     limits: BatchLimits,
     sinks: Sinks<'s>,
     summary: Summary,
+    /// The detection state last imported or exported: a plugin restarted
+    /// after a failure gets it back, so a trap loses only what the engine
+    /// learned since then, not all of it.
+    last_state: Option<Vec<u8>>,
 }
 
 impl<'s> Runner<'s> {
@@ -121,6 +125,7 @@ impl<'s> Runner<'s> {
             limits,
             sinks,
             summary: Summary::default(),
+            last_state: None,
         }
     }
 
@@ -157,11 +162,18 @@ impl<'s> Runner<'s> {
             limits,
             sinks,
             summary,
+            last_state,
             ..
         } = self;
         let mut write = |done: &Done| write_done(sinks, summary, limits, name, done);
         std::thread::scope(|scope| {
-            let mut pipeline = Pipeline::start(scope, sandbox, setup, instances.as_mut_slice())?;
+            let mut pipeline = Pipeline::start(
+                scope,
+                sandbox,
+                setup,
+                last_state.as_deref(),
+                instances.as_mut_slice(),
+            )?;
             let mut line_no = 0;
             loop {
                 let mut batch = pipeline.spare_batch();
@@ -227,10 +239,19 @@ impl<'s> Runner<'s> {
             "detection state is split over {} plugin instances (--workers)",
             self.instances.len()
         );
-        self.instances[0]
+        let state = self.instances[0]
             .export_state()
             .map_err(|f| anyhow::anyhow!("{f}"))
-            .context("exporting the detection state")
+            .context("exporting the detection state")?;
+        self.last_state = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Record the detection state the instance was started with (already
+    /// imported by the caller), for restarts after a failure.
+    pub fn started_with_state(mut self, state: Option<Vec<u8>>) -> Self {
+        self.last_state = state;
+        self
     }
 
     /// The counts so far.

@@ -189,7 +189,7 @@ impl Transform {
     fn detect(&self, start: usize, out: &mut BatchOutput) {
         if let Some(detector) = &self.detector {
             let event = &out.records[start..out.records.len() - 1];
-            let raised = lock(detector).process_line(event, &mut out.alerts);
+            let raised = lock(detector).process_line(event, self.settings.profile, &mut out.alerts);
             out.counters.alerts += raised.0;
             out.counters.alerts_suppressed += raised.1;
         }

@@ -21,6 +21,12 @@
 //! at its source: kind, field, reason (never a record value), length and, when
 //! the record has a well-formed one, the activity id.
 //!
+//! With `[plugin.detections] enabled = true` the rule pack runs in the
+//! module instance (its state lives there and is lost when Fluent Bit
+//! restarts); an event that raised alerts carries them under
+//! [`ALERTS_KEY`], since one record in gives at most one record out, and
+//! `pipelines/fluent-bit/split-alerts.lua` splits them into records.
+//!
 //! If the configuration is missing or invalid the filter fails closed: every
 //! record becomes a `config_error` dead letter; nothing unredacted goes out.
 //!
@@ -51,6 +57,10 @@ pub const DEAD_LETTER_KEY: &str = "claude_audit_dead_letter";
 /// Fluent Bit cannot drop a record from a `wasm` filter without logging an
 /// error, so the record is replaced by this marker and a `grep` drops it.
 pub const FILTERED_KEY: &str = "claude_audit_filtered";
+
+/// Top-level key under which an event carries the alerts it raised (with
+/// `[plugin.detections] enabled = true`); see [`attach_alerts`].
+pub const ALERTS_KEY: &str = "claude_audit_alerts";
 
 /// Dead-letter kind: the configuration could not be loaded (fail closed).
 pub const KIND_CONFIG_ERROR: &str = "config_error";
@@ -234,8 +244,36 @@ impl Filter {
             );
         }
         out.extend_from_slice(event);
+        attach_alerts(out, &result.alerts);
         Answer::Event
     }
+}
+
+/// Attach the alerts an event raised (NDJSON, already in the profile) to
+/// the event as `{..., "claude_audit_alerts": [alert, ...]}`: Fluent Bit's
+/// `wasm` filter gives exactly one record out per record in, so alerts
+/// cannot be records of their own here. The Lua filter
+/// `pipelines/fluent-bit/split-alerts.lua` turns the array back into
+/// records that follow their event, as `claude-audit run` writes them.
+fn attach_alerts(out: &mut Vec<u8>, alerts: &[u8]) {
+    if alerts.is_empty() || out.last() != Some(&b'}') {
+        return;
+    }
+    out.pop();
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"");
+    out.extend_from_slice(ALERTS_KEY.as_bytes());
+    out.extend_from_slice(b"\":[");
+    let lines = alerts.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    for (i, alert) in lines.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(alert);
+    }
+    out.extend_from_slice(b"]}");
 }
 
 /// The body of a dead-letter marker. Field names are part of the
@@ -401,20 +439,6 @@ fn load_file(path: &Path) -> Result<Ready, ConfigFailure> {
             "the forensic vault (keys.vault, plugin.redaction.vault) is not available in the \
              Fluent Bit filter; remove it from this file (use `claude-audit run --vault` for \
              vaulted runs)"
-                .to_owned(),
-        ));
-    }
-    // A filter call answers with one record; alerts would be lost, so the
-    // rule pack is refused here rather than run silently.
-    let detections = config
-        .plugin
-        .get("detections")
-        .and_then(|d| d.get("enabled"));
-    if detections.and_then(toml::Value::as_bool) == Some(true) {
-        return Err(at(
-            "detections (plugin.detections.enabled) are not available in the Fluent Bit filter \
-             yet: a filter call returns one record, so alerts would have nowhere to go; run \
-             detections in `claude-audit run`, `pull` or `serve`"
                 .to_owned(),
         ));
     }

@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use crate::util::{EXIT_ERROR, Sandbox, read_ndjson, run, stderr, summary_counts};
 
 /// Raw values that must never appear in alerts or state.
-const CANARY_EMAIL: &str = "canary.victim@example.com";
-const CANARY_IP: &str = "203.0.113.199";
+pub(crate) const CANARY_EMAIL: &str = "canary.victim@example.com";
+pub(crate) const CANARY_IP: &str = "203.0.113.199";
 
 /// `n` failed SSO sign-ins from the canary IP, one per `step` seconds,
 /// starting `start` seconds after 2026-06-01T00:00:00Z.
-fn failures(start: u64, n: u64, step: u64) -> String {
+pub(crate) fn failures(start: u64, n: u64, step: u64) -> String {
     let mut out = String::new();
     for i in 0..n {
         let s = start + i * step;

@@ -43,7 +43,7 @@ fn module() -> &'static (Engine, Module) {
 }
 
 /// One filter instance, as Fluent Bit keeps one per `wasm` filter.
-struct FluentBit {
+pub(crate) struct FluentBit {
     store: Store<WasiP1Ctx>,
     memory: Memory,
     filter: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
@@ -55,7 +55,7 @@ struct FluentBit {
 
 impl FluentBit {
     /// Instantiate with `accessible_paths` = `dirs` and run `_initialize`.
-    fn new(dirs: &[&Path]) -> Self {
+    pub(crate) fn new(dirs: &[&Path]) -> Self {
         let (engine, module) = module();
         let stdout = MemoryOutputPipe::new(1 << 20);
         let stderr = MemoryOutputPipe::new(1 << 20);
@@ -111,7 +111,7 @@ impl FluentBit {
     }
 
     /// [`Self::call`], returning the answer's exact bytes.
-    fn call_bytes(&mut self, record: &[u8]) -> Vec<u8> {
+    pub(crate) fn call_bytes(&mut self, record: &[u8]) -> Vec<u8> {
         let tag_ptr = self.dup(&[TAG.as_bytes(), b"\0"].concat());
         let record_ptr = self.dup(&[record, b"\0"].concat());
         let answer = self.call_raw(tag_ptr, record_ptr, record.len() as u32);
@@ -163,7 +163,7 @@ impl FluentBit {
 
 /// A directory holding `claude-audit.toml` (`config`, plus the test key as
 /// `k1`) and the key file: the filter's only accessible path.
-fn configured(sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+pub(crate) fn configured(sb: &Sandbox, extra: &str) -> std::path::PathBuf {
     let dir = sb.path("fluent-bit");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(fixture("test-hmac.key"), dir.join("hmac-k1.key")).unwrap();

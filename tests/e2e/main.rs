@@ -7,6 +7,9 @@
 
 mod delivery;
 mod detections;
+mod detections_fluentbit;
+mod detections_profiles;
+mod detections_serve;
 mod evidence;
 mod evidence_consistency;
 mod evidence_readme;

@@ -16,7 +16,7 @@ use crate::util::*;
 
 const OCSF_SCHEMA: &str = "tests/schemas/ocsf-1.8.0.schema.json";
 const ECS_SCHEMA: &str = "tests/schemas/ecs-9.4.0.schema.json";
-const GOLDEN_DIR: &str = "tests/e2e/golden/profiles";
+pub(crate) const GOLDEN_DIR: &str = "tests/e2e/golden/profiles";
 
 /// Recommended OCSF attributes the Activity Feed has no source for; every
 /// other recommended attribute of the class must be present (README "OCSF
@@ -49,6 +49,8 @@ const NOT_IN_THE_FEED: &[&str] = &[
     // Only when the actor has no IP address / user agent (Anthropic, system, ...).
     "src_endpoint",
     "http_request",
+    // Detection Finding: the rules state no confidence (a match is a match).
+    "confidence_id",
 ];
 
 fn load(path: &str) -> Value {
@@ -80,7 +82,8 @@ static ECS: LazyLock<Validator> = LazyLock::new(|| {
         .expect("valid ECS schema")
 });
 
-fn ocsf_errors(event: &Value) -> Vec<String> {
+/// Schema errors of an OCSF event, and recommended attributes missing.
+pub(crate) fn ocsf_errors(event: &Value) -> Vec<String> {
     let uid = event["class_uid"].as_u64().expect("class_uid");
     let (validator, recommended) = OCSF.get(&uid).unwrap_or_else(|| panic!("class {uid}"));
     let mut errors: Vec<String> = validator
@@ -95,7 +98,8 @@ fn ocsf_errors(event: &Value) -> Vec<String> {
     errors
 }
 
-fn ecs_errors(event: &Value) -> Vec<String> {
+/// Schema errors of an ECS document.
+pub(crate) fn ecs_errors(event: &Value) -> Vec<String> {
     ECS.iter_errors(event)
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect()

@@ -21,7 +21,7 @@ pub(crate) struct Receiver {
     /// Answer 500 to every Nth request (0: never).
     fail_every: u64,
     /// Answer this status to everything while set.
-    down: Arc<Mutex<Option<u16>>>,
+    pub(crate) down: Arc<Mutex<Option<u16>>>,
     /// Requests answered with a failure status.
     failed: Arc<AtomicU64>,
     /// Wait this long before answering each request.

@@ -170,12 +170,13 @@ impl PullCommand {
                 let mut instance = sandbox.instantiate(setup)?;
                 // A state saved while detections were on is dropped (with
                 // the next checkpoint) once they are switched off.
-                if let Some(state) = checkpoint
+                let detection_state = checkpoint
                     .detections
                     .as_ref()
                     .filter(|_| config.detections_enabled())
-                {
-                    instance.import_state(state.to_string().as_bytes())?;
+                    .map(|s| s.to_string().into_bytes());
+                if let Some(bytes) = &detection_state {
+                    instance.import_state(bytes)?;
                 }
                 let dead_letters = DeadLetterWriter::append(
                     &self.dead_letter,
@@ -198,13 +199,10 @@ impl PullCommand {
                     vault,
                     alerts: None,
                 };
-                PageSink::Plugin(Box::new(Runner::new(
-                    sandbox,
-                    setup.clone(),
-                    instance,
-                    limits,
-                    sinks,
-                )))
+                PageSink::Plugin(Box::new(
+                    Runner::new(sandbox, setup.clone(), instance, limits, sinks)
+                        .started_with_state(detection_state),
+                ))
             }
         };
         let content_key = plugin

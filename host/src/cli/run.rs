@@ -166,13 +166,14 @@ impl RunCommand {
         };
         let mut instance = sandbox.instantiate(&setup)?;
         // `load` gives None for a state file that does not exist yet.
-        if let Some(Some(bytes)) = self
+        let state = self
             .state
             .as_deref()
             .map(crate::state_file::load)
             .transpose()?
-        {
-            instance.import_state(&bytes)?;
+            .flatten();
+        if let Some(bytes) = &state {
+            instance.import_state(bytes)?;
         }
         let vault = match (&self.vault, &vault_key) {
             (Some(path), Some(key)) => Some(VaultWriter::open(path, key)?),
@@ -194,7 +195,8 @@ impl RunCommand {
             vault,
             alerts: self.open_alerts()?,
         };
-        let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks);
+        let mut runner =
+            Runner::new(&sandbox, setup, instance, limits, sinks).started_with_state(state);
         runner.set_workers(self.workers as usize)?;
         let progress = self.progress_bar(&inputs);
         let mut done_before = 0;

@@ -19,6 +19,7 @@ use crate::keys::{KeySource, Secret};
 use crate::runner::{BatchLimits, Runner, Sinks};
 use crate::sandbox::{PluginSetup, Sandbox};
 use crate::serve::budget::Budget;
+use crate::serve::checkpoint::Checkpoint;
 use crate::serve::forward::Forwarder;
 use crate::serve::readers::{Readers, Shared};
 use crate::serve::stats::ServeStats;
@@ -98,6 +99,19 @@ pub struct ServeCommand {
     )]
     pub dead_letter: PathBuf,
 
+    /// Detection state: imported at start when the file exists, replaced
+    /// atomically every --state-interval seconds (when requests were
+    /// processed) and after a graceful shutdown, so that windows, baselines
+    /// and raised alerts carry over a restart. Needs detections enabled.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// How often the detection state is saved, in seconds (with --state).
+    /// A crash loses at most this much of what the engine learned.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "state",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub state_interval: u64,
+
     /// Pseudonymization key options.
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -122,6 +136,9 @@ impl ServeCommand {
     pub fn execute(self) -> Result<Outcome> {
         let config = FileConfig::load(self.config.as_deref())?;
         self.check_options()?;
+        if self.state.is_some() && !config.detections_enabled() {
+            bail!("--state needs detections: set `enabled = true` in [plugin.detections]");
+        }
         let authorization = self.authorization()?;
         check_forward_url(&self.forward, authorization.is_some())?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
@@ -219,6 +236,10 @@ impl ServeCommand {
         // damaged store stops it at start.
         let evidence = self.evidence.open_for_serve()?;
         let run = evidence.as_ref().map(|s| s.start_run("serve"));
+        let checkpoint = self
+            .state
+            .clone()
+            .map(|path| Checkpoint::new(path, Duration::from_secs(self.state_interval)));
         let batch = BatchLimits {
             max_records: 1000,
             max_bytes: 1 << 20,
@@ -230,12 +251,20 @@ impl ServeCommand {
                 // The store is single-threaded: the plugin lives here.
                 let started = (|| {
                     let sandbox = Sandbox::new(&plugin, limits)?;
-                    let instance = sandbox.instantiate(&setup)?;
+                    let mut instance = sandbox.instantiate(&setup)?;
+                    let state = checkpoint
+                        .as_ref()
+                        .map(Checkpoint::load)
+                        .transpose()?
+                        .flatten();
+                    if let Some(bytes) = &state {
+                        instance.import_state(bytes)?;
+                    }
                     // Held: a request's dead letters are written once it is answered 200.
                     let dead_letters = DeadLetterWriter::append(&dead_letter, None)?.hold();
-                    Ok::<_, anyhow::Error>((sandbox, instance, dead_letters))
+                    Ok::<_, anyhow::Error>((sandbox, instance, dead_letters, state))
                 })();
-                let (sandbox, instance, dead_letters) = match started {
+                let (sandbox, instance, dead_letters, state) = match started {
                     Ok(parts) => parts,
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -244,13 +273,15 @@ impl ServeCommand {
                 };
                 let _ = ready.send(Ok(()));
                 let events = SharedBuffer::new(Arc::clone(&shared));
+                let alerts = SharedBuffer::new(Arc::clone(&shared));
                 let sinks = Sinks {
                     output: Box::new(events.clone()),
                     dead_letters,
                     vault: None,
-                    alerts: None,
+                    alerts: Some(Box::new(alerts.clone())),
                 };
-                let mut runner = Runner::new(&sandbox, setup, instance, batch, sinks);
+                let mut runner =
+                    Runner::new(&sandbox, setup, instance, batch, sinks).started_with_state(state);
                 let worker = Worker {
                     runner: &mut runner,
                     events,
@@ -258,6 +289,9 @@ impl ServeCommand {
                     shared,
                     evidence,
                     run,
+                    checkpoint,
+                    alerts,
+                    pending_alerts: Vec::new(),
                 };
                 worker.run(jobs)?;
                 runner.commit()

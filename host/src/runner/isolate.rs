@@ -56,6 +56,9 @@ pub struct Worker<'a> {
     pub sandbox: &'a Sandbox,
     /// How each instance is configured.
     pub setup: &'a PluginSetup,
+    /// The detection state last imported or exported: a restarted instance
+    /// gets it back, so a trap loses only what the engine learned since.
+    pub state: Option<&'a [u8]>,
     /// The live instance.
     pub instance: &'a mut PluginInstance,
 }
@@ -99,6 +102,11 @@ impl Worker<'_> {
             .sandbox
             .instantiate(self.setup)
             .context("restarting the plugin after a failure")?;
+        if let Some(state) = self.state {
+            self.instance
+                .import_state(state)
+                .context("restoring the detection state after a restart")?;
+        }
         Ok(())
     }
 }

@@ -61,6 +61,7 @@ impl Pipeline {
         scope: &'scope Scope<'scope, '_>,
         sandbox: &'scope Sandbox,
         setup: &'scope PluginSetup,
+        state: Option<&'scope [u8]>,
         instances: &'scope mut [PluginInstance],
     ) -> Result<Self> {
         let workers = instances.len();
@@ -72,6 +73,7 @@ impl Pipeline {
             let mut worker = Worker {
                 sandbox,
                 setup,
+                state,
                 instance,
             };
             std::thread::Builder::new()

@@ -21,9 +21,11 @@
 //! listener, read bodies and queue them; one `worker` owns the plugin
 //! instance, transforms, forwards and answers; `/health` and `/metrics`
 //! (`stats`) are answered by the readers. SIGTERM/SIGINT drain the hop
-//! (`crate::shutdown`).
+//! (`crate::shutdown`). With `--state FILE` the worker also checkpoints the
+//! detection state (`checkpoint`).
 
 pub mod budget;
+pub mod checkpoint;
 pub mod forward;
 pub mod readers;
 pub mod stats;

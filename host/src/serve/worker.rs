@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use super::checkpoint::Checkpoint;
 use super::forward::{ForwardError, Forwarder};
 use super::readers::Shared;
 use super::stats::ServeStats;
@@ -48,6 +49,14 @@ pub struct Worker<'r, 's> {
     pub evidence: Option<Store>,
     /// This hop's run summary, started when the store was opened.
     pub run: Option<RunSummary>,
+    /// Where the detection state is saved (`--state`).
+    pub checkpoint: Option<Checkpoint>,
+    /// The runner's copy of the alerts of the current request.
+    pub alerts: SharedBuffer,
+    /// Alerts of requests the downstream did not take: the engine will not
+    /// raise them again when the agent re-sends the request (their ids are
+    /// remembered), so they go with the next forward instead of being lost.
+    pub pending_alerts: Vec<u8>,
 }
 
 impl Worker<'_, '_> {
@@ -58,7 +67,10 @@ impl Worker<'_, '_> {
                 Ok(job) => self.handle(job)?,
                 Err(RecvTimeoutError::Timeout) if self.drained() => break,
                 Err(RecvTimeoutError::Timeout) => self.checkpoint_if_due()?,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return self.save_state(),
+            }
+            if let Some(checkpoint) = &mut self.checkpoint {
+                checkpoint.tick(self.runner)?;
             }
         }
         // Sent between the last look and now: answered before the queue
@@ -66,6 +78,7 @@ impl Worker<'_, '_> {
         while let Ok(job) = jobs.try_recv() {
             self.handle(job)?;
         }
+        self.save_state()?;
         self.final_checkpoint()
     }
 
@@ -101,6 +114,14 @@ impl Worker<'_, '_> {
         Ok(())
     }
 
+    /// The final detection-state checkpoint, once nothing more will be processed.
+    fn save_state(&mut self) -> Result<()> {
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.save(self.runner),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a requested shutdown has nothing left to wait for.
     fn drained(&self) -> bool {
         let shutdown = &self.shared.shutdown;
@@ -118,6 +139,9 @@ impl Worker<'_, '_> {
             return Ok(());
         }
         let answer = self.process(&mut job);
+        if let Some(checkpoint) = &mut self.checkpoint {
+            checkpoint.touched();
+        }
         let response = match answer {
             Ok(accepted) => {
                 ServeStats::bump(&stats.requests_ok);
@@ -164,7 +188,11 @@ impl Worker<'_, '_> {
         drop(input);
         let held_dead_letters = self.runner.held_dead_letter_bytes();
         budget.add(held_dead_letters);
-        let events = self.events.take();
+        let mut events = std::mem::take(&mut self.pending_alerts);
+        let earlier = events.len();
+        events.append(&mut self.events.take());
+        let raised = self.alerts.take();
+        budget.release(raised.len());
         let delivered = ran.map_err(ForwardError::Local).and_then(|()| {
             if events.is_empty() {
                 Ok(())
@@ -180,6 +208,8 @@ impl Worker<'_, '_> {
                 .map_err(ForwardError::Local),
             Err(e) => {
                 self.runner.discard_dead_letters();
+                self.pending_alerts = events[..earlier].to_vec();
+                self.pending_alerts.extend_from_slice(&raised);
                 Err(e)
             }
         };

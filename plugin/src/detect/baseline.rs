@@ -9,13 +9,20 @@
 //!
 //! "Enough history" is at least `min_history_days` since the entity was first
 //! seen and at least eight active hours. History is the last [`HISTORY_CAP`]
-//! active hours (not hour-of-week
-//! buckets: those need a month of data per entity and 168 times the state;
-//! noted as future work in the README).
+//! active hours.
+//!
+//! `method = "ewma"` scores against an exponentially weighted mean and
+//! standard deviation of the past active hours instead (z = (x - mean) /
+//! stddev), and `"ewma_hour_of_week"` against the EWMA of the same hour of
+//! the week once that bucket has a few samples ([`super::ewma`]): those keep
+//! a constant-size state per entity (no list of hours). Floor, minimum
+//! history and "the scored hour is not in its own baseline" are the same.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+
+use super::ewma::EwmaState;
 
 /// Active hours kept per entity (about eight working days of eight hours).
 pub const HISTORY_CAP: usize = 64;
@@ -33,6 +40,33 @@ pub struct BaselineGroup {
     /// The entity's first hour (history age counts from it).
     #[serde(default)]
     pub first_hour: Option<i64>,
+    /// EWMA methods: the weighted baselines (they keep no `history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ewma: Option<EwmaState>,
+}
+
+/// How a baseline scores an hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Modified z over the median/MAD of the last active hours.
+    #[default]
+    RobustZ,
+    /// z over an exponentially weighted mean and standard deviation.
+    Ewma,
+    /// As `Ewma`, per hour of the week when that hour has history.
+    EwmaHourOfWeek,
+}
+
+impl Method {
+    /// The name alerts carry in `baseline.method`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RobustZ => "robust_z_median_mad",
+            Self::Ewma => "ewma",
+            Self::EwmaHourOfWeek => "ewma_hour_of_week",
+        }
+    }
 }
 
 /// Active hours a history needs, whatever its age.
@@ -48,6 +82,10 @@ pub struct Params {
     /// Days since the entity was first seen needed (and at least
     /// [`MIN_ACTIVE_HOURS`] active hours).
     pub min_days: u32,
+    /// Scoring method.
+    pub method: Method,
+    /// EWMA weight of the newest hour (0 < alpha <= 1).
+    pub alpha: f64,
 }
 
 /// What a spike looks like, for the alert's `baseline` and `observed`.
@@ -57,10 +95,12 @@ pub struct Spike {
     pub hour_start: i64,
     /// The hour's value so far.
     pub observed: f64,
-    /// Median of the history.
-    pub median: f64,
-    /// Median absolute deviation of the history (before flooring).
-    pub mad: f64,
+    /// Median of the history (robust z) or the EWMA mean.
+    pub center: f64,
+    /// MAD of the history (before flooring) or the EWMA standard deviation.
+    pub spread: f64,
+    /// The hour-of-week bucket scored against (seasonal EWMA), if any.
+    pub bucket: Option<u8>,
     /// The robust z-score.
     pub z: f64,
     /// Active hours in the history.
@@ -84,10 +124,7 @@ impl BaselineGroup {
                 return None;
             }
             Some((h, value, _)) if h < hour => {
-                self.history.push_back((h, value));
-                if self.history.len() > HISTORY_CAP {
-                    self.history.pop_front();
-                }
+                self.close_hour(h, value, p);
                 self.current = Some((hour, 0.0, false));
             }
             None => self.current = Some((hour, 0.0, false)),
@@ -99,10 +136,54 @@ impl BaselineGroup {
             return None;
         }
         let age_days = (hour - first) / 24;
-        let spike = score(&self.history, *value, hour * HOUR, age_days, p)?;
+        let spike = match (p.method, &self.ewma) {
+            (Method::RobustZ, _) => score(&self.history, *value, hour * HOUR, age_days, p),
+            (_, Some(state)) => score_ewma(state, *value, hour, age_days, p),
+            (_, None) => None,
+        }?;
         *alerted = true;
         Some(spike)
     }
+
+    /// The hour `h` is over: it joins the history (robust z) or the EWMAs.
+    fn close_hour(&mut self, h: i64, value: f64, p: Params) {
+        if p.method == Method::RobustZ {
+            self.history.push_back((h, value));
+            if self.history.len() > HISTORY_CAP {
+                self.history.pop_front();
+            }
+            return;
+        }
+        let seasonal = p.method == Method::EwmaHourOfWeek;
+        let state = self.ewma.get_or_insert_with(EwmaState::default);
+        state.close_hour(h, value, p.alpha, seasonal);
+    }
+}
+
+/// Score `observed` in `hour` against the EWMA baseline.
+fn score_ewma(
+    state: &EwmaState,
+    observed: f64,
+    hour: i64,
+    age_days: i64,
+    p: Params,
+) -> Option<Spike> {
+    let active = usize::try_from(state.all.n).unwrap_or(usize::MAX);
+    if age_days < i64::from(p.min_days) || active < MIN_ACTIVE_HOURS || observed < p.floor {
+        return None;
+    }
+    let (base, bucket) = state.baseline(hour, p.method == Method::EwmaHourOfWeek);
+    let z = (observed - base.mean) / base.stddev();
+    (z >= p.z).then_some(Spike {
+        hour_start: hour * HOUR,
+        observed,
+        center: base.mean,
+        spread: base.var.sqrt(),
+        bucket,
+        z,
+        history_hours: active,
+        history_days: age_days,
+    })
 }
 
 /// Score `observed` against `history`.
@@ -125,8 +206,9 @@ fn score(
     (z >= p.z).then_some(Spike {
         hour_start,
         observed,
-        median,
-        mad,
+        center: median,
+        spread: mad,
+        bucket: None,
         z,
         history_hours: values.len(),
         history_days: age_days,
@@ -154,6 +236,8 @@ mod tests {
         z: 3.5,
         floor: 50.0,
         min_days: 7,
+        method: Method::RobustZ,
+        alpha: 0.1,
     };
 
     fn with_history(days: i64, per_hour: f64) -> BaselineGroup {
@@ -173,7 +257,7 @@ mod tests {
         let t = (8 * 24 + 10) * HOUR;
         assert!(g.add(t, 49.0, P).is_none(), "under the floor");
         let spike = g.add(t + 1, 1.0, P).expect("50 against a median of 10");
-        assert!(spike.z >= 3.5 && spike.observed == 50.0 && spike.median <= 12.0);
+        assert!(spike.z >= 3.5 && spike.observed == 50.0 && spike.center <= 12.0);
         assert!(g.add(t + 2, 100.0, P).is_none(), "once per hour");
     }
 
@@ -189,5 +273,85 @@ mod tests {
         let t = (8 * 24 + 10) * HOUR;
         g.add(t, 30.0, P);
         assert!(g.history.iter().all(|(h, _)| *h < t / HOUR));
+    }
+
+    const EWMA: Params = Params {
+        method: Method::Ewma,
+        ..P
+    };
+    const WEEKLY: Params = Params {
+        method: Method::EwmaHourOfWeek,
+        ..P
+    };
+
+    /// `days` days of 3 active hours (9-11 UTC) of `per_hour`, plus, on
+    /// Mondays, a busy 09:00 hour of `monday` (the seasonal pattern).
+    fn rhythm(p: Params, days: i64, per_hour: f64, monday: f64) -> BaselineGroup {
+        let mut g = BaselineGroup::default();
+        for day in 0..days {
+            for h in 9..12 {
+                let hour = day * 24 + h;
+                let monday_nine = super::super::ewma::hour_of_week(hour) == 9;
+                let value = if monday_nine { monday } else { per_hour };
+                // Early Mondays may alert while the bucket learns: not scored here.
+                g.add(hour * HOUR, value, p);
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn ewma_alerts_on_a_spike_keeps_no_hour_list_and_respects_the_floor_edge() {
+        let mut g = rhythm(EWMA, 10, 10.0, 10.0);
+        assert!(g.history.is_empty() && g.ewma.is_some());
+        let t = (10 * 24 + 10) * HOUR;
+        assert!(g.add(t, 49.0, EWMA).is_none(), "one under the floor");
+        let spike = g.add(t + 1, 1.0, EWMA).expect("exactly the floor alerts");
+        assert_eq!(spike.observed, 50.0);
+        assert!((spike.center - 10.0).abs() < 1e-9 && spike.bucket.is_none());
+    }
+
+    #[test]
+    fn ewma_minimum_history_edge() {
+        // First hour on day 0 at 09:00; day 7 09:00 is exactly 7 days later.
+        let mut early = rhythm(EWMA, 7, 10.0, 10.0);
+        let last_short = (6 * 24 + 23) * HOUR;
+        assert!(
+            early.add(last_short, 500.0, EWMA).is_none(),
+            "6 days of history"
+        );
+        let mut ready = rhythm(EWMA, 7, 10.0, 10.0);
+        assert!(
+            ready.add((7 * 24 + 9) * HOUR, 500.0, EWMA).is_some(),
+            "7 days"
+        );
+    }
+
+    #[test]
+    fn hour_of_week_learns_a_busy_monday_morning_and_still_sees_odd_hours() {
+        // 1970-01-05 (day 4) is a Monday: 5 Mondays in 35 days.
+        let busy = 400.0;
+        let next_monday_nine = (39 * 24 + 9) * HOUR;
+        let mut seasonal = rhythm(WEEKLY, 35, 10.0, busy);
+        assert!(
+            seasonal.add(next_monday_nine, busy, WEEKLY).is_none(),
+            "the usual Monday peak"
+        );
+        let mut flat = rhythm(EWMA, 35, 10.0, busy);
+        assert!(
+            flat.add(next_monday_nine, busy, EWMA).is_some(),
+            "without seasons the peak looks like a spike"
+        );
+        // A Tuesday 03:00 (no bucket history): the overall EWMA scores it.
+        let mut g = rhythm(WEEKLY, 35, 10.0, busy);
+        let spike = g
+            .add((40 * 24 + 3) * HOUR, busy, WEEKLY)
+            .expect("odd-hour spike");
+        assert!(spike.bucket.is_none());
+        // Monday 09:00 with ten times its usual peak alerts against its bucket.
+        let spike = seasonal
+            .add(next_monday_nine + HOUR * 24 * 7, busy * 10.0, WEEKLY)
+            .expect("a peak above the peak");
+        assert_eq!(spike.bucket, Some(9));
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod ewma;
 pub mod first_seen;
 pub mod matcher;
 pub mod rule;
@@ -28,6 +29,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::profile::Profile;
 use alert::{Finding, Origin};
 use baseline::Params;
 use matcher::{text, type_matches};
@@ -321,14 +323,17 @@ impl Detector {
     }
 
     /// Evaluate one NDJSON event line; append its alerts to `out` as
-    /// NDJSON. Returns (alerts written, alerts suppressed).
-    pub fn process_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> (u32, u32) {
+    /// NDJSON in `profile` (an alert the profile cannot convert, a defect,
+    /// stays canonical rather than be lost). Returns (alerts written,
+    /// alerts suppressed).
+    pub fn process_line(&mut self, line: &[u8], profile: Profile, out: &mut Vec<u8>) -> (u32, u32) {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             return (0, 0); // Our own output; it always parses.
         };
         let raised = self.process(&event);
         for alert in &raised.alerts {
-            if serde_json::to_writer(&mut *out, alert).is_ok() {
+            let converted = crate::profile::convert(profile, alert);
+            if serde_json::to_writer(&mut *out, converted.as_ref().unwrap_or(alert)).is_ok() {
                 out.push(b'\n');
             }
         }
@@ -456,6 +461,8 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
         z: d.spec.z.unwrap_or(3.5),
         floor: d.spec.floor.unwrap_or(0.0),
         min_days: d.spec.min_history_days.unwrap_or(7),
+        method: d.spec.method.unwrap_or_default(),
+        alpha: d.spec.alpha.unwrap_or(0.1),
     };
     let group = slot.group(key, seen.t, || GroupState::Baseline(Default::default()));
     let GroupState::Baseline(g) = &mut group.s else {
@@ -466,13 +473,29 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
         hits: vec![seen.hit(None)],
         window: (spike.hour_start, seen.t, 3_600_000),
         observed: json!({"value": spike.observed, "per": "hour", "field": d.spec.field}),
-        baseline: Some(json!({
-            "method": "robust_z_median_mad",
-            "median": spike.median, "mad": spike.mad, "z": round(spike.z),
-            "z_threshold": params.z, "floor": params.floor,
-            "history_hours": spike.history_hours, "history_days": spike.history_days,
-        })),
+        baseline: Some(baseline_json(&spike, &params)),
     })
+}
+
+/// The alert's `baseline`: the method's centre and spread under their own
+/// names (`median`/`mad`, or `mean`/`stddev` with `alpha` and the
+/// `hour_of_week` bucket used), the score and the thresholds.
+fn baseline_json(spike: &baseline::Spike, params: &Params) -> Value {
+    let mut b = json!({
+        "method": params.method.name(),
+        "z": round(spike.z), "z_threshold": params.z, "floor": params.floor,
+        "history_hours": spike.history_hours, "history_days": spike.history_days,
+    });
+    if params.method == baseline::Method::RobustZ {
+        b["median"] = json!(spike.center);
+        b["mad"] = json!(spike.spread);
+    } else {
+        b["mean"] = json!(round(spike.center));
+        b["stddev"] = json!(round(spike.spread));
+        b["alpha"] = json!(params.alpha);
+        b["hour_of_week"] = json!(spike.bucket);
+    }
+    b
 }
 
 fn round(x: f64) -> f64 {
@@ -615,7 +638,10 @@ fn compile(
             "window and at least two steps are needed",
         ),
         Kind::NewValue => needs(spec.field.is_some(), "field is needed"),
-        Kind::Baseline => needs(spec.floor.is_some(), "floor is needed"),
+        Kind::Baseline => needs(
+            spec.floor.is_some() && spec.alpha.is_none_or(|a| a > 0.0 && a <= 1.0),
+            "floor is needed (and alpha, when given, in (0, 1])",
+        ),
     }?;
     Ok(Detection {
         rule_id: rule.id.clone(),

@@ -146,6 +146,12 @@ pub struct DetectionSpec {
     /// `baseline`: distinct days of history needed before alerting (default 7).
     #[serde(default)]
     pub min_history_days: Option<u32>,
+    /// `baseline`: `robust_z` (default), `ewma` or `ewma_hour_of_week`.
+    #[serde(default)]
+    pub method: Option<super::baseline::Method>,
+    /// `baseline` EWMA methods: weight of the newest hour (default 0.1).
+    #[serde(default)]
+    pub alpha: Option<f64>,
 }
 
 /// One step of a `temporal_ordered` detection.

@@ -26,6 +26,9 @@ pub const DATASET: &str = "claude_audit.audit";
 /// `timestamp`, which the canonical writer always sets.
 pub fn convert(event: &Value) -> Option<Value> {
     let e = Canonical(event);
+    if e.str("/event_type") == Some(super::finding::ALERT_EVENT_TYPE) {
+        return super::ecs_alert::convert(event);
+    }
     let mut o = Map::new();
     o.insert("@timestamp".into(), e.str("/timestamp")?.into());
     o.insert("ecs".into(), json!({ "version": VERSION }));
@@ -55,8 +58,7 @@ pub fn convert(event: &Value) -> Option<Value> {
     Some(Value::Object(o))
 }
 
-/// `event.*`. Hook for detections: a canonical alert will be
-/// `kind: alert` with its own category here.
+/// `event.*` (alerts have their own, see [`super::ecs_alert`]).
 fn event_fields(e: &Canonical<'_>) -> Option<Value> {
     let event_type = e.str("/event_type")?;
     let m = mapping(event_type);

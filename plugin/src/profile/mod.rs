@@ -13,12 +13,13 @@
 //! data: `plugin/data/profiles.tsv` (one row per activity type),
 //! `ocsf-classes.tsv`, `profile-actors.tsv` ([`table`]).
 //!
-//! Detections hook: alerts will be OCSF Detection Finding (2004, already in
-//! `ocsf-classes.tsv`) and ECS `event.kind: alert`. When the detection stage
-//! emits its own canonical alert events, [`ocsf::convert`] and
-//! [`ecs::convert`] branch on them where they pick the mapping (`mapping_of`).
+//! Alerts of the detection stage (`event_type` `claude_audit.alert`) go
+//! through the same profiles: OCSF Detection Finding 2004 ([`finding`]) and
+//! ECS `event.kind: alert` ([`ecs_alert`]).
 
 pub mod ecs;
+pub mod ecs_alert;
+pub mod finding;
 pub mod ocsf;
 pub mod table;
 pub mod typed;
@@ -56,16 +57,22 @@ pub fn apply(profile: Profile, out: &mut Vec<u8>, start: usize) -> Result<(), Re
     let event: Result<Value, _> = serde_json::from_slice(&out[start..end]);
     out.truncate(start);
     let event = event.map_err(|_| defect("the canonical event is not JSON"))?;
-    let converted = match profile {
-        Profile::Ocsf => ocsf::convert(&event),
-        Profile::Ecs => ecs::convert(&event),
-        Profile::Canonical => unreachable!("returned above"),
-    }
-    .ok_or_else(|| defect("the canonical event lacks a required field"))?;
+    let converted = convert(profile, &event)
+        .ok_or_else(|| defect("the canonical event lacks a required field"))?;
     serde_json::to_writer(&mut *out, &converted)
         .map_err(|_| defect("the profile event could not be written"))?;
     out.push(b'\n');
     Ok(())
+}
+
+/// The canonical `event` (an activity or an alert) in `profile`; `None` when
+/// it lacks a field the canonical writer always sets.
+pub fn convert(profile: Profile, event: &Value) -> Option<Value> {
+    match profile {
+        Profile::Canonical => Some(event.clone()),
+        Profile::Ocsf => ocsf::convert(event),
+        Profile::Ecs => ecs::convert(event),
+    }
 }
 
 fn defect(detail: &'static str) -> RecordError {

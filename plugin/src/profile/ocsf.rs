@@ -11,7 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::table::{Mapping, OcsfActivity, mapping, tables};
-use super::{Canonical, put, typed};
+use super::{Canonical, finding, put, typed};
 
 /// The pinned OCSF version, written to `metadata.version`.
 pub const VERSION: &str = "1.8.0";
@@ -23,6 +23,9 @@ const PROVIDER: &str = "claude-audit";
 /// `timestamp`, which the canonical writer always sets.
 pub fn convert(event: &Value) -> Option<Value> {
     let e = Canonical(event);
+    if e.str("/event_type") == Some(finding::ALERT_EVENT_TYPE) {
+        return finding::convert(event);
+    }
     let m = mapping_of(&e)?;
     let a = &m.ocsf;
     let mut o = Map::new();
@@ -43,13 +46,13 @@ pub fn convert(event: &Value) -> Option<Value> {
     Some(Value::Object(o))
 }
 
-/// The mapping of the event. Hook for detections: a canonical alert will
-/// pick OCSF Detection Finding (2004) here.
+/// The mapping of the event (alerts are Detection Findings, see [`finding`]).
 fn mapping_of(e: &Canonical<'_>) -> Option<&'static Mapping> {
     Some(mapping(e.str("/event_type")?))
 }
 
-fn classification(o: &mut Map<String, Value>, a: &OcsfActivity) {
+/// `class_uid` .. `type_name` of an activity.
+pub(super) fn classification(o: &mut Map<String, Value>, a: &OcsfActivity) {
     o.insert("class_uid".into(), a.class_uid.into());
     o.insert("class_name".into(), a.class_name.into());
     o.insert("category_uid".into(), a.category_uid.into());
