@@ -44,6 +44,10 @@ pub struct Settings {
     /// The detection rule pack (README, "Detections").
     #[serde(default)]
     pub detections: crate::detect::settings::DetectSettings,
+    /// What becomes of conversation content (prompts, responses, tool
+    /// parameters, error texts, API bodies): `[plugin.content]`.
+    #[serde(default)]
+    pub content: ContentSettings,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,
@@ -109,6 +113,30 @@ impl RetentionSettings {
             None => (&self.class, self.days),
         }
     }
+}
+
+/// The `[content]` settings.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ContentSettings {
+    /// Default `drop`.
+    #[serde(default)]
+    pub policy: ContentPolicy,
+}
+
+/// What becomes of a content text (its keyed hash is written either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentPolicy {
+    /// Write `null` (the path is listed in `redaction_metadata.dropped`);
+    /// the text is still scanned, so its flags and data classes are kept.
+    #[default]
+    Drop,
+    /// Keep the text with every detected PII and secret redacted.
+    Redact,
+    /// Keep the text verbatim (still scanned for flags). Opt-in: raw
+    /// prompts then reach the SIEM.
+    Keep,
 }
 
 /// What to do with a sensitive value.

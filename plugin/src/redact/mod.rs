@@ -231,6 +231,12 @@ impl Redactor {
         &self.key.id
     }
 
+    /// The pseudonymization key, for keyed content hashes
+    /// ([`crate::content_hash::keyed`]).
+    pub fn key(&self) -> &HmacKey {
+        &self.key
+    }
+
     /// The policy version written to events.
     pub fn policy_version(&self) -> &str {
         &self.settings.policy_version

@@ -1,0 +1,57 @@
+//! Claude Code records through the whole transform (native).
+
+use crate::batch::Transform;
+use crate::redact::pseudonym::HmacKey;
+use serde_json::Value;
+
+const FLUENT_BIT: &str =
+    include_str!("../../../tests/fixtures/claude-code/otlp-logs-claude-code.ndjson");
+
+fn transform(settings: &str) -> Transform {
+    let key = HmacKey::new("k1", vec![7; 32]).unwrap();
+    Transform::new(settings, vec![key], None).unwrap()
+}
+
+fn events(out: &[u8]) -> Vec<Value> {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn fluent_bit_records_become_events_and_markers_are_filtered() {
+    let out = transform("{}").process_batch(FLUENT_BIT.as_bytes());
+    let c = out.counters;
+    assert_eq!(
+        (c.records, c.emitted, c.dead_lettered, c.filtered),
+        (19, 15, 0, 4),
+        "{:?}",
+        out.dead_letters
+    );
+    let text = String::from_utf8(out.records.clone()).unwrap();
+    assert!(!text.contains("priya.raman@example.com"));
+    assert!(!text.contains("sk-ant-api03-"));
+    let events = events(&out.records);
+    eprintln!("{}", serde_json::to_string_pretty(&events[1]).unwrap());
+    let spike = events
+        .iter()
+        .find(|e| e["details"]["cache_read_tokens"] == 412_877)
+        .expect("the spike request");
+    assert_eq!(spike["details"]["cost_usd_micros"], 1_453_276);
+    assert_eq!(spike["event_type"], "claude_code.api_request");
+    assert_eq!(events[1]["details"]["prompt"], Value::Null);
+    assert!(
+        events[1]["prompt_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:k1:")
+    );
+    let flags = events[1]["policy_flags"].as_array().unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("secret.")),
+        "{flags:?}"
+    );
+}
