@@ -13,7 +13,7 @@ use super::content;
 use super::record::{Group, LogRecord, MetricPoint};
 use super::tables::{Dedupe, Kind, Outcome, Place, tables};
 use super::value::{boolean, dollars, int, micros};
-use crate::config::Settings;
+use crate::config::{ContentPolicy, Settings};
 use crate::controls::{EventFacts, controls_for};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::normalize::{Disposition, SCHEMA_VERSION, Unmapped};
@@ -41,9 +41,21 @@ struct Draft {
     actor_attributes: Map<String, Value>,
     details: Map<String, Value>,
     unmapped: Map<String, Value>,
-    /// `(details key, text, holds JSON)` of content fields.
-    content: Vec<(&'static str, String, bool)>,
+    /// Content fields and operational texts (`Kind::Content` … `JsonText`).
+    content: Vec<ContentField>,
     cost_from_micros_field: bool,
+}
+
+/// A text field handled by `content` rather than the event-wide walk.
+struct ContentField {
+    /// `details.<key>`.
+    key: &'static str,
+    /// The text as received.
+    text: String,
+    /// It holds JSON.
+    json: bool,
+    /// The `content.policy` applies (else: always redacted and kept).
+    policy: bool,
 }
 
 /// What the caller needs to write an event.
@@ -140,6 +152,14 @@ pub fn metric_event(
 ) -> Result<Option<Built>, RecordError> {
     if !is_claude_code(&point.group, Some(&point.name)) {
         return Err(not_claude_code());
+    }
+    if !point.has_point {
+        return Err(RecordError::field(
+            RecordErrorKind::InvalidValue,
+            "metric",
+            "only Sum and Gauge number data points are read (a histogram or summary \
+             metric is not a Claude Code usage counter)",
+        ));
     }
     let bare = point.name.strip_prefix(EVENT_PREFIX).unwrap_or(&point.name);
     let name = match bare {
@@ -267,10 +287,14 @@ impl Draft {
                 micros(value).map(Value::from)
             }
             Kind::Strs => value.is_array().then(|| value.clone()),
-            Kind::Content | Kind::Json => {
+            Kind::Content | Kind::Json | Kind::Text | Kind::JsonText => {
                 if let (Place::Details(name), Some(text)) = (row.place, value.as_str()) {
-                    self.content
-                        .push((name, text.to_owned(), row.kind == Kind::Json));
+                    self.content.push(ContentField {
+                        key: name,
+                        text: text.to_owned(),
+                        json: matches!(row.kind, Kind::Json | Kind::JsonText),
+                        policy: matches!(row.kind, Kind::Content | Kind::Json),
+                    });
                     self.details.insert(name.to_owned(), Value::Null);
                     return;
                 }
@@ -415,11 +439,8 @@ impl Draft {
             None => ("claude_code", "unknown", "unknown"),
         };
         let event_type = format!("{EVENT_PREFIX}{}", self.name);
-        let text = |c: &[(&'static str, String, bool)], key: &str| {
-            c.iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, t, _)| t.clone())
-        };
+        let text =
+            |c: &[ContentField], key: &str| c.iter().find(|f| f.key == key).map(|f| f.text.clone());
         let prompt_hash = content::hash(text(&self.content, "prompt").as_deref(), redactor);
         let response_hash = content::hash(text(&self.content, "response").as_deref(), redactor);
         let top = |d: &Draft, k: &str| d.top.get(k).cloned().unwrap_or(Value::Null);
@@ -453,18 +474,23 @@ impl Draft {
         if let Some(redactor) = redactor {
             redactor.redact(&mut event, &mut report);
         }
-        for (key, text, json) in &self.content {
-            let path = ["details", key];
+        for field in &self.content {
+            let path = ["details", field.key];
+            let policy = if field.policy {
+                settings.content.policy
+            } else {
+                ContentPolicy::Redact
+            };
             let value = content::apply(
-                text,
-                *json,
+                &field.text,
+                field.json,
                 &path,
-                settings.content.policy,
+                policy,
                 redactor,
                 &mut report,
             );
             if let Some(details) = event.get_mut("details").and_then(Value::as_object_mut) {
-                details.insert((*key).to_owned(), value);
+                details.insert(field.key.to_owned(), value);
             }
         }
         let facts = (category, event_type.as_str(), outcome);

@@ -10,6 +10,11 @@
 //!   `METADATA.otlp.attributes`, resource and scope in a group-start marker
 //!   (`TIME` -1) before the records, `-2` ends the group.
 //!
+//! - `{"otlp_fluent_bit": {"time": [sec, nsec], "body", "attributes",
+//!   "trace_id", "span_id", "resource", "scope"}}`: the same record after
+//!   the Lua step of `pipelines/fluent-bit/otel-claude-code.yaml` lifted
+//!   metadata and group into the body (the `wasm` filter sees only the body).
+//!
 //! Nothing here decides what a record means; `event` does.
 
 use serde_json::{Map, Value};
@@ -75,6 +80,8 @@ pub struct MetricPoint {
     pub time: Option<(u64, String)>,
     /// `asDouble` or `asInt`, plain.
     pub value: Option<Value>,
+    /// Whether the line carried a data point at all.
+    pub has_point: bool,
 }
 
 /// Whether `line` is in one of this module's forms (cheap: looks at the
@@ -85,6 +92,7 @@ pub fn recognize(line: &[u8]) -> bool {
     rest.starts_with(b"[")
         || rest.starts_with(b"{\"otlp_log\"")
         || rest.starts_with(b"{\"otlp_metric\"")
+        || rest.starts_with(b"{\"otlp_fluent_bit\"")
 }
 
 /// Parse a recognized line.
@@ -102,6 +110,8 @@ pub fn parse(text: &str) -> Result<Input, RecordError> {
                 Ok(Input::Log(otlp_log(&log)))
             } else if let Some(Value::Object(metric)) = map.remove("otlp_metric") {
                 Ok(Input::Metric(otlp_metric(&metric)))
+            } else if let Some(Value::Object(lifted)) = map.remove("otlp_fluent_bit") {
+                Ok(Input::Log(fluent_bit_lifted(&lifted)))
             } else {
                 Err(RecordError::wrong_type("otlp_log", "object"))
             }
@@ -163,6 +173,7 @@ fn otlp_metric(metric: &Map<String, Value>) -> MetricPoint {
             .get("asDouble")
             .or_else(|| point.get("asInt"))
             .cloned(),
+        has_point: !point.is_null(),
     }
 }
 
@@ -219,6 +230,26 @@ fn fluent_bit(items: Vec<Value>) -> Result<Input, RecordError> {
                 span_id: hex_id(otlp.get("span_id")),
             }))
         }
+    }
+}
+
+/// A record the Fluent Bit Lua step lifted into the body.
+fn fluent_bit_lifted(lifted: &Map<String, Value>) -> LogRecord {
+    let time = lifted
+        .get("time")
+        .and_then(fluent_bit_nanos)
+        .map(|n| (n, n.to_string()));
+    LogRecord {
+        group: group(lifted.get("resource"), lifted.get("scope")),
+        time,
+        observed: None,
+        body: lifted
+            .get("body")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        attributes: key_values(lifted.get("attributes")),
+        trace_id: hex_id(lifted.get("trace_id")),
+        span_id: hex_id(lifted.get("span_id")),
     }
 }
 

@@ -67,6 +67,10 @@ pub enum Kind {
     Content,
     /// Content holding JSON in a string.
     Json,
+    /// Operational text: always kept, redacted (not subject to the policy).
+    Text,
+    /// Operational JSON in a string, likewise.
+    JsonText,
 }
 
 /// Where an attribute goes.
@@ -176,6 +180,8 @@ fn attribute_row(c: &[&'static str]) -> AttributeRow {
         "strs" => Kind::Strs,
         "content" => Kind::Content,
         "json" => Kind::Json,
+        "text" => Kind::Text,
+        "jsontext" => Kind::JsonText,
         other => panic!("attributes.tsv: unknown type {other:?}"),
     };
     AttributeRow { place, kind }

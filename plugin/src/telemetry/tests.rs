@@ -55,3 +55,39 @@ fn fluent_bit_records_become_events_and_markers_are_filtered() {
         "{flags:?}"
     );
 }
+
+#[test]
+fn a_record_lifted_by_the_fluent_bit_lua_step_reads_like_the_others() {
+    let line = r#"{"otlp_fluent_bit":{"time":[1787562847,503000000],"body":"claude_code.tool_result","attributes":{"session.id":"s1","tool_name":"Bash","tool_use_id":"toolu_1","success":"false","duration_ms":12.0,"tool_parameters":"{\"full_command\":\"curl -H 'x-api-key: sk-ant-api03-DuQczgCWEbKSlBDndLuDCDlJrBpSGfyJfYDmoTuG'\"}","error":"boom for priya.raman@example.com","new.attr":1},"resource":{"attributes":{"service.name":"claude-code"}},"scope":{"name":"com.anthropic.claude_code.events"}}}"#;
+    let out = transform("{}").process_batch(line.as_bytes());
+    assert_eq!(out.counters.emitted, 1, "{:?}", out.dead_letters);
+    assert_eq!(out.counters.unmapped_fields, 1);
+    let text = String::from_utf8(out.records.clone()).unwrap();
+    assert!(!text.contains("sk-ant-api03-"), "{text}");
+    assert!(!text.contains("priya.raman@example.com"), "{text}");
+    let event = &events(&out.records)[0];
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["details"]["duration_ms"], 12);
+    assert_eq!(event["resource"]["id"], "Bash");
+    assert_eq!(event["unmapped"]["fields"]["new_attr"], 1);
+    assert!(
+        event["details"]["tool_parameters"]
+            .as_str()
+            .unwrap()
+            .contains("curl")
+    );
+    assert_eq!(event["timestamp"], "2026-08-24T09:14:07.503000Z");
+}
+
+#[test]
+fn records_not_from_claude_code_are_dead_letters_with_a_reason() {
+    let line = r#"{"otlp_log":{"resource":{"attributes":[]},"scope":{"name":"x"},"logRecord":{"timeUnixNano":"1","body":{"stringValue":"GET /"}}}}"#;
+    let out = transform("{}").process_batch(line.as_bytes());
+    assert_eq!(out.counters.dead_lettered, 1);
+    assert!(
+        out.dead_letters[0]
+            .error
+            .detail
+            .contains("not from Claude Code")
+    );
+}
