@@ -19,6 +19,7 @@ mod dead_letter;
 mod evidence;
 mod input;
 mod keys;
+mod otlp;
 mod output;
 mod plugin;
 mod pull;

@@ -22,4 +22,5 @@ mod run;
 mod sandbox;
 mod schema;
 mod serve;
+mod telemetry;
 mod util;

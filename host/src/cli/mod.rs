@@ -2,6 +2,7 @@
 //! `XxxCommand` with `execute(self)`, sharing the sandbox options below.
 
 mod bench;
+mod bench_otlp;
 mod bench_serve;
 pub mod evidence;
 mod keygen;
