@@ -60,6 +60,21 @@ fn run_gives_the_same_events_from_otlp_json_and_fluent_bit_ndjson() {
         "group markers are counted as filtered"
     );
     assert_eq!(by_id(&from_json), by_id(&from_fluent_bit));
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(crate::util::repo_file(
+            "plugin/schema/audit-event.v1.schema.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for event in &from_json {
+        let errors: Vec<String> = validator
+            .iter_errors(event)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", event["event_type"]);
+    }
 
     let types: Vec<&str> = from_json
         .iter()

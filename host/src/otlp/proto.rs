@@ -103,6 +103,10 @@ pub struct AnyValue {
 
 pub mod any_value {
     #[derive(Clone, PartialEq, prost::Oneof)]
+    #[allow(
+        clippy::enum_variant_names,
+        reason = "the oneof's field names in common.proto (string_value, ...)"
+    )]
     pub enum Value {
         #[prost(string, tag = "1")]
         StringValue(String),

@@ -19,7 +19,7 @@
 use std::io::Cursor;
 use std::sync::mpsc;
 
-use super::readers::{Readers, Refusal};
+use super::readers::Readers;
 use super::stats::ServeStats;
 use super::{Accepted, Job, Reply, busy, error, header};
 use crate::otlp::{self, Encoding, Signal};
@@ -43,16 +43,7 @@ pub fn ingest(readers: &Readers, mut request: tiny_http::Request, n: u64, signal
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
     let body = match readers.read_body(&mut request) {
         Ok(body) => body,
-        Err(Refusal::Busy) => {
-            ServeStats::bump(&stats.requests_busy);
-            let _ = request.respond(busy("buffer full"));
-            return;
-        }
-        Err(Refusal::TooLarge) => {
-            ServeStats::bump(&stats.requests_invalid);
-            let _ = request.respond(error(413, "request body unreadable or over --max-body-kib"));
-            return;
-        }
+        Err(refusal) => return refusal.respond(stats, request),
     };
     let received = body.len();
     let decoded = decode(&body, gzip, signal, encoding, readers.limits.max_body_bytes);

@@ -58,6 +58,23 @@ pub(super) enum Refusal {
     TooLarge,
 }
 
+impl Refusal {
+    /// Answer the refused request (`503` busy, `413` too large) and count it.
+    pub(super) fn respond(self, stats: &ServeStats, request: tiny_http::Request) {
+        match self {
+            Self::Busy => {
+                ServeStats::bump(&stats.requests_busy);
+                let _ = request.respond(busy("buffer full"));
+            }
+            Self::TooLarge => {
+                ServeStats::bump(&stats.requests_invalid);
+                let _ =
+                    request.respond(error(413, "request body unreadable or over --max-body-kib"));
+            }
+        }
+    }
+}
+
 impl Readers {
     /// Start the reader threads.
     pub fn spawn(self) -> Result<Vec<thread::JoinHandle<()>>> {
@@ -134,17 +151,7 @@ impl Readers {
         let stats = &self.shared.stats;
         let body = match self.read_body(&mut request) {
             Ok(body) => body,
-            Err(Refusal::Busy) => {
-                ServeStats::bump(&stats.requests_busy);
-                let _ = request.respond(busy("buffer full"));
-                return;
-            }
-            Err(Refusal::TooLarge) => {
-                ServeStats::bump(&stats.requests_invalid);
-                let _ =
-                    request.respond(error(413, "request body unreadable or over --max-body-kib"));
-                return;
-            }
+            Err(refusal) => return refusal.respond(stats, request),
         };
         let ndjson = match self.convert(body) {
             Ok(ndjson) => ndjson,
