@@ -85,11 +85,16 @@ pub struct MetricPoint {
 }
 
 /// Whether `line` is in one of this module's forms (cheap: looks at the
-/// first bytes only, so Activity Feed records pay nothing).
+/// first bytes only, so Activity Feed records pay nothing). A Fluent Bit
+/// record starts `[[`; any other array stays an Activity Feed
+/// `not_an_object` dead letter.
 pub fn recognize(line: &[u8]) -> bool {
     let start = line.iter().position(|b| !b.is_ascii_whitespace());
     let rest = start.map_or(&[][..], |i| &line[i..]);
-    rest.starts_with(b"[")
+    let fluent_bit = rest
+        .strip_prefix(b"[")
+        .is_some_and(|r| r.trim_ascii_start().starts_with(b"["));
+    fluent_bit
         || rest.starts_with(b"{\"otlp_log\"")
         || rest.starts_with(b"{\"otlp_metric\"")
         || rest.starts_with(b"{\"otlp_fluent_bit\"")
