@@ -20,6 +20,7 @@ mod engine_config;
 mod evidence;
 mod input;
 mod keys;
+mod otlp;
 mod output;
 mod plugin;
 mod pull;

@@ -72,6 +72,8 @@ pub struct Transform {
     /// take `&self` and the engine remembers; the guest is single-threaded,
     /// so the lock is never contended.
     detector: Option<Mutex<Detector>>,
+    /// Fluent Bit group context of Claude Code records.
+    telemetry: crate::telemetry::Context,
 }
 
 impl Transform {
@@ -99,6 +101,7 @@ impl Transform {
             settings,
             redactor,
             detector,
+            telemetry: crate::telemetry::Context::default(),
         })
     }
 
@@ -152,13 +155,24 @@ impl Transform {
         out.counters.records += 1;
         let redactor = self.redactor.as_ref();
         let start = out.records.len();
-        let result = normalize_line(
-            line,
-            &self.settings,
-            redactor,
-            &mut out.records,
-            &mut out.vault,
-        );
+        let result = if crate::telemetry::recognize(line) {
+            crate::telemetry::normalize_line(
+                line,
+                &self.telemetry,
+                &self.settings,
+                redactor,
+                &mut out.records,
+                &mut out.vault,
+            )
+        } else {
+            normalize_line(
+                line,
+                &self.settings,
+                redactor,
+                &mut out.records,
+                &mut out.vault,
+            )
+        };
         // Detection reads the canonical event, so it runs before the
         // profile rewrites it (the profile is applied last).
         let result = match result {

@@ -27,6 +27,7 @@ mod json;
 mod json_writer;
 mod normalize;
 mod tables;
+mod telemetry;
 mod timestamp;
 
 #[cfg(all(target_family = "wasm", any(target_env = "p1", target_env = "p2")))]

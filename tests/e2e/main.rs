@@ -32,5 +32,6 @@ mod sandbox;
 mod schema;
 mod serve;
 mod startup;
+mod telemetry;
 mod util;
 mod workers;

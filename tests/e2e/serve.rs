@@ -14,10 +14,10 @@ use serde_json::Value;
 use crate::util::{BIN, Sandbox, fixture, read_ndjson, stderr};
 
 /// A downstream receiver that can fail.
-pub(crate) struct Receiver {
-    pub(crate) url: String,
+pub struct Receiver {
+    pub url: String,
     /// Every line received in 2xx-answered requests.
-    pub(crate) lines: Arc<Mutex<Vec<String>>>,
+    pub lines: Arc<Mutex<Vec<String>>>,
     /// Answer 500 to every Nth request (0: never).
     fail_every: u64,
     /// Answer this status to everything while set.
@@ -29,7 +29,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    pub(crate) fn start(fail_every: u64) -> Self {
+    pub fn start(fail_every: u64) -> Self {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}/events", server.server_addr().to_ip().unwrap());
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -83,14 +83,14 @@ impl Receiver {
 }
 
 /// A running `serve`, killed on drop.
-pub(crate) struct Serve {
+pub struct Serve {
     child: Child,
-    ingest: String,
-    sandbox: Sandbox,
+    pub ingest: String,
+    pub sandbox: Sandbox,
 }
 
 impl Serve {
-    pub(crate) fn start(forward: &str, args: &[&str]) -> Self {
+    pub fn start(forward: &str, args: &[&str]) -> Self {
         let sandbox = Sandbox::new();
         let err_path = sandbox.path("serve.stderr");
         let child = Command::new(BIN)
@@ -127,7 +127,7 @@ impl Serve {
         }
     }
 
-    fn dead_letter_path(&self) -> PathBuf {
+    pub fn dead_letter_path(&self) -> PathBuf {
         self.sandbox.path("dead.ndjson")
     }
 
@@ -250,7 +250,7 @@ fn a_100k_burst_through_a_flaky_receiver_is_delivered_whole() {
 }
 
 impl Serve {
-    fn post_health(&self) -> (u16, String) {
+    pub fn post_health(&self) -> (u16, String) {
         let url = self.ingest.replace("/ingest", "/health");
         let mut response = ureq::get(&url).call().expect("health");
         (

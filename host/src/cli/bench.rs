@@ -65,6 +65,21 @@ pub struct BenchCommand {
     #[arg(long)]
     pub serve_memory: bool,
 
+    /// Instead, send Claude Code telemetry as OTLP/HTTP JSON through `serve`
+    /// (on loopback, to a local downstream) at `--rate` records/s for
+    /// `--secs`, with `--clients` exporters; fails if a record is lost.
+    #[arg(long, conflicts_with = "serve_memory")]
+    pub otlp: bool,
+
+    /// `--otlp`: records per second offered (0: as fast as the hop takes them).
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "otlp")]
+    pub rate: u32,
+
+    /// `--otlp`: seconds of sending.
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "otlp",
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub secs: u32,
+
     /// `--serve-memory`: the hop's --buffer-kib.
     #[arg(long, value_name = "KIB", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(64..=4_194_304))]
@@ -186,6 +201,15 @@ impl BenchCommand {
             }
             None => SAMPLE.to_vec(),
         };
+        if self.otlp {
+            let bench = super::bench_otlp::OtlpBench {
+                rate: self.rate,
+                secs: self.secs,
+                clients: self.clients,
+            };
+            bench.run()?;
+            return Ok(Outcome::Clean);
+        }
         if self.serve_memory {
             let bench = super::bench_serve::ServeMemoryBench {
                 buffer_kib: self.buffer_kib,

@@ -35,7 +35,7 @@ pub struct ServeMemoryBench {
 }
 
 /// Memory figures of `/proc/PID/status`, in KiB.
-fn proc_kib(pid: u32, field: &str) -> Result<u64> {
+pub(super) fn proc_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .context("reading /proc (the benchmark needs Linux)")?;
     status
@@ -154,51 +154,63 @@ impl ServeMemoryBench {
     }
 
     fn start_hop(&self, dir: &Path, forward: &str) -> Result<Hop> {
-        let key = dir.join("hmac.key");
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("drawing a key: {e}"))?;
-        std::fs::write(&key, hex::encode(bytes)).context("writing the throw-away key")?;
-        let exe = std::env::current_exe().context("locating this executable")?;
-        let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--forward", forward])
-            .arg("--buffer-kib")
-            .arg(self.buffer_kib.to_string())
-            .arg("--max-body-kib")
-            .arg(self.max_body_kib.to_string())
-            .arg("--hmac-key-file")
-            .arg(&key)
-            .arg("--dead-letter")
-            .arg(dir.join("dead-letter.ndjson"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting serve")?;
-        let stderr = child.stderr.take().context("serve's stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let ingest = loop {
-            let Some(line) = lines.next().transpose()? else {
-                bail!("serve exited before listening");
-            };
-            if let Some(rest) = line.strip_prefix("claude-audit: serve: listening on ") {
-                break rest.split(',').next().unwrap_or_default().to_owned();
-            }
-        };
-        // Keep draining stderr so that the hop never blocks on it.
-        thread::spawn(move || lines.for_each(drop));
-        Ok(Hop { child, ingest })
+        start_hop(dir, forward, self.buffer_kib, self.max_body_kib)
     }
 }
 
+/// Start `serve` (this executable) on loopback with a throw-away key.
+pub(super) fn start_hop(
+    dir: &Path,
+    forward: &str,
+    buffer_kib: u32,
+    max_body_kib: u32,
+) -> Result<Hop> {
+    let key = dir.join("hmac.key");
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("drawing a key: {e}"))?;
+    std::fs::write(&key, hex::encode(bytes)).context("writing the throw-away key")?;
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--forward", forward])
+        .arg("--buffer-kib")
+        .arg(buffer_kib.to_string())
+        .arg("--max-body-kib")
+        .arg(max_body_kib.to_string())
+        .arg("--hmac-key-file")
+        .arg(&key)
+        .arg("--dead-letter")
+        .arg(dir.join("dead-letter.ndjson"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting serve")?;
+    let stderr = child.stderr.take().context("serve's stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let ingest = loop {
+        let Some(line) = lines.next().transpose()? else {
+            bail!("serve exited before listening");
+        };
+        if let Some(rest) = line.strip_prefix("claude-audit: serve: listening on ") {
+            break rest.split(',').next().unwrap_or_default().to_owned();
+        }
+    };
+    // Keep draining stderr so that the hop never blocks on it.
+    thread::spawn(move || lines.for_each(drop));
+    Ok(Hop { child, ingest })
+}
+
 /// A running hop.
-struct Hop {
-    child: Child,
-    ingest: String,
+pub(super) struct Hop {
+    /// The `serve` process.
+    pub(super) child: Child,
+    /// Its `/ingest` URL.
+    pub(super) ingest: String,
 }
 
 impl Hop {
     /// SIGTERM, then wait (bounded) for the exit code.
-    fn stop(&mut self) -> Result<Option<i32>> {
+    pub(super) fn stop(&mut self) -> Result<Option<i32>> {
         // SAFETY: kill(2) on our own child's pid; no memory involved.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let until = Instant::now() + Duration::from_secs(60);
@@ -243,21 +255,29 @@ fn agent(
     Ok(())
 }
 
-/// A local downstream: reads and drops each body, answers 200 after `delay`.
-struct Downstream {
-    url: String,
+/// A local downstream: reads and drops each body (counting its lines),
+/// answers 200 after `delay`.
+pub(super) struct Downstream {
+    /// Where to forward.
+    pub(super) url: String,
+    /// Lines received.
+    pub(super) lines: Arc<AtomicU64>,
 }
 
 impl Downstream {
-    fn start(delay: Duration) -> Result<Self> {
+    pub(super) fn start(delay: Duration) -> Result<Self> {
+        let lines = Arc::new(AtomicU64::new(0));
         let server =
             Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(|e| anyhow::anyhow!("{e}"))?);
         let addr = server.server_addr().to_ip().context("downstream address")?;
         for _ in 0..2 {
-            let server = Arc::clone(&server);
+            let (server, lines) = (Arc::clone(&server), Arc::clone(&lines));
             thread::spawn(move || {
                 for mut request in server.incoming_requests() {
-                    let _ = std::io::copy(request.as_reader(), &mut std::io::sink());
+                    let mut body = Vec::new();
+                    let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+                    let n = memchr::memchr_iter(b'\n', &body).count();
+                    lines.fetch_add(n as u64, Ordering::Relaxed);
                     thread::sleep(delay);
                     let _ = request.respond(tiny_http::Response::empty(200));
                 }
@@ -265,6 +285,7 @@ impl Downstream {
         }
         Ok(Self {
             url: format!("http://{addr}/events"),
+            lines,
         })
     }
 }
@@ -284,7 +305,7 @@ fn body_of(corpus: &[u8], size: usize) -> Vec<u8> {
 }
 
 /// A private scratch directory for the key and the dead letters.
-fn scratch_dir() -> Result<PathBuf> {
+pub(super) fn scratch_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("claude-audit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("creating the scratch directory")?;
     #[cfg(unix)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_evidence;
+mod bench_otlp;
 mod bench_serve;
 pub mod evidence;
 mod keygen;

@@ -366,15 +366,30 @@ fn same_file_key(path: &Path) -> Option<(u64, u64)> {
 }
 
 fn open_input(path: &Path) -> Result<(String, Box<dyn io::BufRead>)> {
-    if path == Path::new("-") {
+    let (name, mut reader): (String, Box<dyn io::BufRead>) = if path == Path::new("-") {
         let stdin = BufReader::with_capacity(IO_BUFFER_BYTES, io::stdin());
-        return Ok((STDIN_NAME.to_owned(), Box::new(stdin)));
+        (STDIN_NAME.to_owned(), Box::new(stdin))
+    } else {
+        let file = File::open(path).with_context(|| format!("opening input {}", path.display()))?;
+        (
+            path.display().to_string(),
+            Box::new(BufReader::with_capacity(IO_BUFFER_BYTES, file)),
+        )
+    };
+    // OTLP JSON export requests (Claude Code telemetry saved by a collector)
+    // are split into one line per record; `line` in dead letters is then the
+    // record's position in the file.
+    let head = reader
+        .fill_buf()
+        .with_context(|| format!("reading {name}"))?;
+    if crate::otlp::looks_like_document(head) {
+        let lines = crate::otlp::DocumentLines::new(reader);
+        return Ok((
+            name,
+            Box::new(BufReader::with_capacity(IO_BUFFER_BYTES, lines)),
+        ));
     }
-    let file = File::open(path).with_context(|| format!("opening input {}", path.display()))?;
-    Ok((
-        path.display().to_string(),
-        Box::new(BufReader::with_capacity(IO_BUFFER_BYTES, file)),
-    ))
+    Ok((name, reader))
 }
 
 fn summary_line(s: &Summary, started: Instant, dead_letter: &Path) -> String {

@@ -27,6 +27,7 @@
 pub mod budget;
 pub mod checkpoint;
 pub mod forward;
+pub mod otlp;
 pub mod readers;
 pub mod stats;
 pub mod worker;
@@ -46,6 +47,17 @@ pub struct Job {
     pub ndjson: Vec<u8>,
     /// Name used in dead letters (`http request N from ADDR`).
     pub source: String,
+    /// How a `200` is answered.
+    pub reply: Reply,
+}
+
+/// The form of a request's `200` answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Reply {
+    /// `/ingest`: the counts as JSON.
+    Ingest,
+    /// OTLP/HTTP: an export service response (`otlp::success`).
+    Otlp(crate::otlp::Signal, crate::otlp::Encoding),
 }
 
 /// Limits of the hop.

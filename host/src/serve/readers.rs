@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 
 use super::budget::Budget;
 use super::stats::ServeStats;
-use super::{Job, ServeLimits, busy, error, json_response, text_response, to_ndjson};
+use super::{Job, Reply, ServeLimits, busy, error, json_response, text_response, to_ndjson};
 use crate::shutdown::Shutdown;
 
 /// Reader threads: requests being read at once.
@@ -53,9 +53,26 @@ pub struct Readers {
 }
 
 /// Why a body was not queued: the answer to give.
-enum Refusal {
+pub(super) enum Refusal {
     Busy,
     TooLarge,
+}
+
+impl Refusal {
+    /// Answer the refused request (`503` busy, `413` too large) and count it.
+    pub(super) fn respond(self, stats: &ServeStats, request: tiny_http::Request) {
+        match self {
+            Self::Busy => {
+                ServeStats::bump(&stats.requests_busy);
+                let _ = request.respond(busy("buffer full"));
+            }
+            Self::TooLarge => {
+                ServeStats::bump(&stats.requests_invalid);
+                let _ =
+                    request.respond(error(413, "request body unreadable or over --max-body-kib"));
+            }
+        }
+    }
 }
 
 impl Readers {
@@ -97,6 +114,17 @@ impl Readers {
             (tiny_http::Method::Get, "/metrics") => {
                 let _ = request.respond(text_response(stats.prometheus(budget)));
             }
+            (tiny_http::Method::Post, path) if crate::otlp::Signal::from_path(path).is_some() => {
+                let signal = crate::otlp::Signal::from_path(path).expect("checked");
+                self.shared.reading.fetch_add(1, Ordering::SeqCst);
+                if self.shared.shutdown.is_requested() {
+                    ServeStats::bump(&stats.requests_draining);
+                    let _ = request.respond(busy("shutting down"));
+                } else {
+                    super::otlp::ingest(self, request, n, signal);
+                }
+                self.shared.reading.fetch_sub(1, Ordering::SeqCst);
+            }
             (tiny_http::Method::Post, "/ingest") => {
                 // Counted before the shutdown check, so that the worker,
                 // which checks in the other order, never misses a request.
@@ -111,7 +139,10 @@ impl Readers {
             }
             _ => {
                 ServeStats::bump(&stats.requests_invalid);
-                let _ = request.respond(error(404, "POST NDJSON or a JSON array to /ingest"));
+                let _ = request.respond(error(
+                    404,
+                    "POST NDJSON or a JSON array to /ingest, or OTLP/HTTP to /v1/logs or /v1/metrics",
+                ));
             }
         }
     }
@@ -120,17 +151,7 @@ impl Readers {
         let stats = &self.shared.stats;
         let body = match self.read_body(&mut request) {
             Ok(body) => body,
-            Err(Refusal::Busy) => {
-                ServeStats::bump(&stats.requests_busy);
-                let _ = request.respond(busy("buffer full"));
-                return;
-            }
-            Err(Refusal::TooLarge) => {
-                ServeStats::bump(&stats.requests_invalid);
-                let _ =
-                    request.respond(error(413, "request body unreadable or over --max-body-kib"));
-                return;
-            }
+            Err(refusal) => return refusal.respond(stats, request),
         };
         let ndjson = match self.convert(body) {
             Ok(ndjson) => ndjson,
@@ -147,6 +168,7 @@ impl Readers {
             request,
             ndjson,
             source: format!("http request {n} from {peer}"),
+            reply: Reply::Ingest,
         };
         if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             // The worker has finished draining.
@@ -159,7 +181,7 @@ impl Readers {
     /// Read the body, counting it into the budget as it grows (all of it
     /// at once when its length is declared). On success exactly
     /// `body.len()` bytes are counted.
-    fn read_body(&self, request: &mut tiny_http::Request) -> Result<Vec<u8>, Refusal> {
+    pub(super) fn read_body(&self, request: &mut tiny_http::Request) -> Result<Vec<u8>, Refusal> {
         let budget = &self.shared.budget;
         let max = self.limits.max_body_bytes;
         let declared = request.body_length().unwrap_or(0);

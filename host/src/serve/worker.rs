@@ -25,7 +25,7 @@ use super::checkpoint::Checkpoint;
 use super::forward::{ForwardError, Forwarder};
 use super::readers::Shared;
 use super::stats::ServeStats;
-use super::{Accepted, Job, busy, error, json_response};
+use super::{Accepted, Job, Reply, busy, error, json_response};
 use crate::evidence::runs::RunSummary;
 use crate::evidence::store::Store;
 use crate::runner::Runner;
@@ -145,7 +145,14 @@ impl Worker<'_, '_> {
         let response = match answer {
             Ok(accepted) => {
                 ServeStats::bump(&stats.requests_ok);
-                json_response(200, serde_json::to_string(&accepted).unwrap_or_default())
+                match job.reply {
+                    Reply::Ingest => {
+                        json_response(200, serde_json::to_string(&accepted).unwrap_or_default())
+                    }
+                    Reply::Otlp(signal, encoding) => {
+                        super::otlp::success(signal, encoding, &accepted)
+                    }
+                }
             }
             Err(ForwardError::Unavailable(why)) => {
                 ServeStats::bump(&stats.requests_unavailable);

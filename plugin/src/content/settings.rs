@@ -37,6 +37,9 @@ pub enum ContentField {
     Document,
     /// A chat's name (its title), free text typed or generated.
     ChatName,
+    /// Claude Code's prompt and response texts and raw API bodies
+    /// (`claude_code.user_prompt`, `api_request_body`, `api_response_body`).
+    Prompt,
 }
 
 impl ContentField {
@@ -47,6 +50,7 @@ impl ContentField {
             Self::Artifact => "artifact",
             Self::Document => "document",
             Self::ChatName => "chat_name",
+            Self::Prompt => "prompt",
         }
     }
 }

@@ -12,7 +12,7 @@
 //! under `CI=true` (see `pipelines::agent`).
 
 mod fluent_bit;
-mod moto;
+pub(crate) mod moto;
 mod receivers;
 mod routes;
 mod vector;
