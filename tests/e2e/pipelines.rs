@@ -725,6 +725,13 @@ fn fluent_bit_dry_run_accepts_every_file() {
     // The wasm filter's check wants a readable module at `wasm_path` (/opt/claude-audit/...):
     // point it at a placeholder file, everything else as committed.
     let placeholder = sb.write("placeholder.wasm", b"");
+    // Lua scripts named relative to the file (alerts.yaml) go along with the copies.
+    for entry in std::fs::read_dir(repo_file(FLUENT_BIT_DIR)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "lua") {
+            sb.write(&name_of(&path), std::fs::read(&path).unwrap());
+        }
+    }
     for path in yaml_files(FLUENT_BIT_DIR) {
         let text: String = std::fs::read_to_string(&path)
             .unwrap()

@@ -24,6 +24,8 @@ pub struct Setup {
     input: PathBuf,
     /// `claude-audit run` over the same input under the same policy, per profile.
     pub expected: Expected,
+    /// How many module chains the last configuration ran (one dead letter each).
+    chains_used: std::cell::Cell<usize>,
 }
 
 impl Setup {
@@ -41,6 +43,7 @@ impl Setup {
             policies,
             input,
             expected,
+            chains_used: std::cell::Cell::new(0),
         })
     }
 
@@ -62,13 +65,13 @@ impl Setup {
     /// One tail input and one committed wasm + grep + rewrite_tag chain per profile (the
     /// canonical chain on the committed tag `claude.events.file`, the others on
     /// `claude.ecs.file` / `claude.ocsf.file`, each module reading its own claude-audit.toml).
-    fn chains(&self, committed: &Yaml) -> (Vec<Yaml>, Vec<Yaml>) {
+    fn chains(&self, committed: &Yaml, profiles: &[&str]) -> (Vec<Yaml>, Vec<Yaml>) {
         let tail = list(committed, "pipeline", "inputs")[0]
             .as_hash()
             .unwrap()
             .clone();
         let (mut inputs, mut filters) = (Vec::new(), Vec::new());
-        for profile in PROFILES {
+        for profile in profiles {
             let tag = match *profile {
                 "canonical" => "claude.events.file".to_string(),
                 p => format!("claude.{p}.file"),
@@ -97,7 +100,14 @@ impl Setup {
 
     fn config(&self, targets: &[(&Route, Target)]) -> Yaml {
         let committed = load(&repo_file(FLUENT_BIT_WASM_PIPELINE));
-        let (inputs, mut filters) = self.chains(&committed);
+        // Only the chains the routes need: each module instance costs start-up time.
+        let profiles: Vec<&str> = PROFILES
+            .iter()
+            .copied()
+            .filter(|p| targets.iter().any(|(r, _)| r.profile == *p))
+            .collect();
+        self.chains_used.set(profiles.len());
+        let (inputs, mut filters) = self.chains(&committed, &profiles);
         let mut outputs = vec![self.dead_letter_output()];
         outputs.extend(targets.iter().map(|(r, t)| self.output(r, t)));
         let service = hash(&[

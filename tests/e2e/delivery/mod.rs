@@ -235,7 +235,7 @@ impl Destinations {
                 return;
             }
             if let Ok(Some(status)) = agent.try_wait() {
-                panic!("the agent exited early: {status}");
+                panic!("the agent exited early: {status} (see its log)");
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -275,6 +275,18 @@ fn agent_fields(agent: &str, route: &str) -> &'static [&'static str] {
     }
 }
 
+/// Fluent Bit's CloudWatch copy passes a `lua` filter (ingestion time), and Lua has no null:
+/// top-level null fields are gone from those events (documented in the README).
+fn drops_nulls(agent: &str, route: &str) -> bool {
+    agent == "fluent-bit" && route == "cloudwatch"
+}
+
+fn strip_nulls(event: &mut Value) {
+    if let Some(map) = event.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+}
+
 /// Whether the agent resends the items a `_bulk` answer reports as failed. Fluent Bit 5.1.1's
 /// `es` output does not (the test saw the failed item never arrive), so its test does not
 /// inject per-item failures, and the README warns; Vector does (`request_retry_partial`).
@@ -310,6 +322,10 @@ fn assert_routes_match(agent: &str, dests: &Destinations, expected: &Expected) {
             }
             for copy in copies {
                 let (mut copy, mut want) = (normalized(copy), expected[id].clone());
+                if drops_nulls(agent, route.key) {
+                    strip_nulls(&mut copy);
+                    strip_nulls(&mut want);
+                }
                 for field in agent_fields(agent, route.key) {
                     copy.as_object_mut().unwrap().remove(*field);
                     want.as_object_mut().unwrap().remove(*field);

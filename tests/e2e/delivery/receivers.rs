@@ -37,7 +37,7 @@ pub enum Kind {
     /// service account's key) and `/v2/unstructuredlogentries:batchCreate`.
     SecOps,
     /// PagerDuty Events v2 `/v2/enqueue` (one event per request; the routing key in the body).
-    /// Its first request is refused with 429 (rate limited), as PagerDuty does under bursts.
+    /// With `Seen::fail_first_item`, its first request is refused with 429 (rate limited).
     PagerDuty,
 }
 
@@ -289,7 +289,7 @@ fn pagerduty(seen: &mut Seen, url: &str, credential: &str, data: &[u8]) -> (u16,
             json!({"status": "invalid event", "errors": ["routing_key"]}),
         );
     }
-    if seen.requests == 1 {
+    if seen.requests == 1 && seen.fail_first_item {
         seen.refused += 1;
         return (429, json!({"status": "throttled"}));
     }

@@ -231,6 +231,8 @@ impl Setup {
             }
             (Target::Http(addr), "secops") => {
                 // The sink's endpoint, and the token endpoint in the service-account file.
+                // `endpoint` replaces `region` (the sink refuses both).
+                sink.remove(&s("region"));
                 sink.insert(s("endpoint"), s(&format!("http://{addr}")));
                 let account = self.sb.path("secops-service-account.json");
                 moto::service_account(&account, &format!("http://{addr}/token"));
