@@ -276,14 +276,19 @@ fn agent_fields(agent: &str, route: &str) -> &'static [&'static str] {
 }
 
 /// Fluent Bit's CloudWatch copy passes a `lua` filter (ingestion time), and Lua has no null:
-/// top-level null fields are gone from those events (documented in the README).
+/// null fields (at any depth) are gone from those events (documented in the README).
 fn drops_nulls(agent: &str, route: &str) -> bool {
     agent == "fluent-bit" && route == "cloudwatch"
 }
 
-fn strip_nulls(event: &mut Value) {
-    if let Some(map) = event.as_object_mut() {
-        map.retain(|_, v| !v.is_null());
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 
