@@ -725,6 +725,13 @@ fn fluent_bit_dry_run_accepts_every_file() {
     // The wasm filter's check wants a readable module at `wasm_path` (/opt/claude-audit/...):
     // point it at a placeholder file, everything else as committed.
     let placeholder = sb.write("placeholder.wasm", b"");
+    // Lua scripts named relative to the file (alerts.yaml) go along with the copies.
+    for entry in std::fs::read_dir(repo_file(FLUENT_BIT_DIR)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "lua") {
+            sb.write(&name_of(&path), std::fs::read(&path).unwrap());
+        }
+    }
     for path in yaml_files(FLUENT_BIT_DIR) {
         let text: String = std::fs::read_to_string(&path)
             .unwrap()
@@ -878,17 +885,27 @@ pub(crate) fn s(text: &str) -> Yaml {
 /// activity type excluded, which the grep after the wasm filter must drop; the test key): a
 /// folder standing in for /etc/claude-audit (the module's accessible path) and the host TOML.
 pub(crate) fn module_policy(sb: &Sandbox) -> (PathBuf, PathBuf) {
-    let etc = sb.path("etc-claude-audit");
+    module_policy_for(sb, "canonical")
+}
+
+/// [`module_policy`] writing `profile` (canonical, ecs, ocsf): its own module folder
+/// (`etc-claude-audit[-PROFILE]`, with a copy of the key) and host TOML.
+pub(crate) fn module_policy_for(sb: &Sandbox, profile: &str) -> (PathBuf, PathBuf) {
+    let suffix = match profile {
+        "canonical" => String::new(),
+        other => format!("-{other}"),
+    };
+    let etc = sb.path(&format!("etc-claude-audit{suffix}"));
     std::fs::create_dir_all(&etc).unwrap();
     let key = etc.join("test-hmac.key");
     std::fs::copy(fixture("test-hmac.key"), &key).unwrap();
     let config = format!(
-        "[plugin]\nexclude_types = [\"sso_login_initiated\"]\n\n[keys]\nactive = \"k1\"\n\
-         hmac = [{{ id = \"k1\", file = \"{}\" }}]\n",
+        "[plugin]\nprofile = \"{profile}\"\nexclude_types = [\"sso_login_initiated\"]\n\n\
+         [keys]\nactive = \"k1\"\nhmac = [{{ id = \"k1\", file = \"{}\" }}]\n",
         key.display()
     );
     std::fs::write(etc.join("claude-audit.toml"), &config).unwrap();
-    (etc, sb.write("host.toml", &config))
+    (etc, sb.write(&format!("host{suffix}.toml"), &config))
 }
 
 /// The committed file's filters (wasm, grep, rewrite_tag), with the module and accessible path

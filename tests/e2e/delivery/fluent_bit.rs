@@ -6,11 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
 use yaml_rust2::Yaml;
 
-use super::routes::Route;
-use super::{Target, credential, moto};
+use super::routes::{PROFILES, Route};
+use super::{Expected, Policies, Target, credential, moto};
 use crate::pipelines::*;
 use crate::util::{Sandbox, read_ndjson, repo_file};
 
@@ -21,10 +20,12 @@ pub struct Setup {
     bin: PathBuf,
     module: PathBuf,
     sb: Sandbox,
-    etc: PathBuf,
+    policies: Policies,
     input: PathBuf,
-    /// `claude-audit run` over the same input under the same policy.
-    pub expected: Vec<Value>,
+    /// `claude-audit run` over the same input under the same policy, per profile.
+    pub expected: Expected,
+    /// How many module chains the last configuration ran (one dead letter each).
+    chains_used: std::cell::Cell<usize>,
 }
 
 impl Setup {
@@ -33,16 +34,16 @@ impl Setup {
         let bin = fluent_bit()?;
         let module = fluent_bit_module()?;
         let sb = Sandbox::new();
-        let (etc, host_config) = module_policy(&sb);
-        let expected = reference_events(&sb, Some(host_config.as_path()));
+        let (expected, policies) = super::expected_per_profile(&sb);
         let input = super::input_file(&sb);
         Some(Self {
             bin,
             module,
             sb,
-            etc,
+            policies,
             input,
             expected,
+            chains_used: std::cell::Cell::new(0),
         })
     }
 
@@ -61,14 +62,52 @@ impl Setup {
         (cmd, self.sb.path("fluent-bit.log"))
     }
 
-    fn config(&self, targets: &[(&Route, Target)]) -> Yaml {
-        let committed = load(&repo_file(FLUENT_BIT_WASM_PIPELINE));
-        let mut tail = list(&committed, "pipeline", "inputs")[0]
+    /// One tail input and one committed wasm + grep + rewrite_tag chain per profile (the
+    /// canonical chain on the committed tag `claude.events.file`, the others on
+    /// `claude.ecs.file` / `claude.ocsf.file`, each module reading its own claude-audit.toml).
+    fn chains(&self, committed: &Yaml, profiles: &[&str]) -> (Vec<Yaml>, Vec<Yaml>) {
+        let tail = list(committed, "pipeline", "inputs")[0]
             .as_hash()
             .unwrap()
             .clone();
-        tail.insert(s("path"), s(&self.input.display().to_string()));
-        tail.insert(s("db"), s(&self.sb.path("tail.db").display().to_string()));
+        let (mut inputs, mut filters) = (Vec::new(), Vec::new());
+        for profile in profiles {
+            let tag = match *profile {
+                "canonical" => "claude.events.file".to_string(),
+                p => format!("claude.{p}.file"),
+            };
+            let mut input = tail.clone();
+            input.insert(s("tag"), s(&tag));
+            input.insert(s("path"), s(&self.input.display().to_string()));
+            let db = self.sb.path(&format!("tail-{profile}.db"));
+            input.insert(s("db"), s(&db.display().to_string()));
+            inputs.push(Yaml::Hash(input));
+            let etc = &self.policies[profile].0;
+            let Yaml::Array(chain) = fluent_bit_wasm_filters(committed, &self.module, etc) else {
+                unreachable!()
+            };
+            for filter in chain {
+                let mut f = filter.as_hash().unwrap().clone();
+                f.insert(s("match"), s(&tag));
+                if let Some(Yaml::String(name)) = f.get(&s("emitter_name")).cloned() {
+                    f.insert(s("emitter_name"), s(&format!("{name}_{profile}")));
+                }
+                filters.push(Yaml::Hash(f));
+            }
+        }
+        (inputs, filters)
+    }
+
+    fn config(&self, targets: &[(&Route, Target)]) -> Yaml {
+        let committed = load(&repo_file(FLUENT_BIT_WASM_PIPELINE));
+        // Only the chains the routes need: each module instance costs start-up time.
+        let profiles: Vec<&str> = PROFILES
+            .iter()
+            .copied()
+            .filter(|p| targets.iter().any(|(r, _)| r.profile == *p))
+            .collect();
+        self.chains_used.set(profiles.len());
+        let (inputs, mut filters) = self.chains(&committed, &profiles);
         let mut outputs = vec![self.dead_letter_output()];
         outputs.extend(targets.iter().map(|(r, t)| self.output(r, t)));
         let service = hash(&[
@@ -82,12 +121,18 @@ impl Setup {
             ("scheduler.base", s("1")),
             ("scheduler.cap", s("2")),
         ]);
+        if targets.iter().any(|(r, _)| r.key == "cloudwatch") {
+            // siem-outputs.yaml's ingestion-time copy for CloudWatch, after the module.
+            let outputs_file = load(&repo_file(SIEM_OUTPUTS));
+            filters.extend(list(&outputs_file, "pipeline", "filters").iter().map(|f| {
+                let mut f = f.as_hash().unwrap().clone();
+                f.remove(&s("emitter_storage.type"));
+                Yaml::Hash(f)
+            }));
+        }
         let pipeline = hash(&[
-            ("inputs", Yaml::Array(vec![Yaml::Hash(tail)])),
-            (
-                "filters",
-                fluent_bit_wasm_filters(&committed, &self.module, &self.etc),
-            ),
+            ("inputs", Yaml::Array(inputs)),
+            ("filters", Yaml::Array(filters)),
             ("outputs", Yaml::Array(outputs)),
         ]);
         hash(&[
@@ -121,8 +166,22 @@ impl Setup {
                 block.insert(s("tls"), s("off"));
                 block.insert(s("tls.verify"), s("off"));
             }
-            Target::Aws(endpoint) => {
-                block.insert(s("endpoint"), s(endpoint));
+            // Sentinel: the token endpoint (`auth_url`, plain HTTP is accepted) and the DCE
+            // (always TLS: through the proxy, with its certificate trusted).
+            Target::HttpTls { addr, tls, ca_file } => {
+                let auth = format!("http://{addr}/test-tenant/oauth2/v2.0/token");
+                block.insert(s("auth_url"), s(&auth));
+                block.insert(s("dce_url"), s(&format!("https://{tls}")));
+                block.insert(s("tls.ca_file"), s(&ca_file.display().to_string()));
+            }
+            Target::Aws { host, ca_file } => {
+                // `cloudwatch_logs` takes a host name (TLS to port 443), `s3` a URL.
+                let endpoint = match route.key {
+                    "cloudwatch" => host.clone(),
+                    _ => format!("https://{host}"),
+                };
+                block.insert(s("endpoint"), s(&endpoint));
+                block.insert(s("tls.ca_file"), s(&ca_file.display().to_string()));
                 if route.key == "s3" {
                     let store = self.sb.path("s3-store");
                     block.insert(s("store_dir"), s(&store.display().to_string()));
@@ -143,6 +202,7 @@ impl Setup {
                 "OPENSEARCH_PASSWORD" => credential("opensearch").into(),
                 "DD_API_KEY" => credential("datadog").into(),
                 "WEBHOOK_TOKEN" => credential("webhook").into(),
+                "AZURE_CLIENT_SECRET" => super::receivers::AZURE_CLIENT_SECRET.into(),
                 "EVIDENCE_BUCKET" => moto::BUCKET.into(),
                 "AWS_REGION" => "us-east-1".into(),
                 _ => "not-used-by-this-test".into(),
@@ -162,11 +222,18 @@ impl Setup {
         has_files_with(&self.storage(), Some("flb"))
     }
 
-    /// The invalid record came out as one dead-letter marker, on the local file only.
+    /// The invalid record came out as one dead-letter marker per profile chain, on the local
+    /// file only.
     pub fn assert_one_dead_letter(&self) {
         let dead = read_ndjson(&std::fs::read(self.sb.path("dead.out")).unwrap_or_default());
-        assert_eq!(dead.len(), 1, "one dead letter: {dead:?}");
-        assert!(dead[0].get(DEAD_LETTER_KEY).is_some(), "{:?}", dead[0]);
+        assert_eq!(
+            dead.len(),
+            PROFILES.len(),
+            "one dead letter per chain: {dead:?}"
+        );
+        for marker in &dead {
+            assert!(marker.get(DEAD_LETTER_KEY).is_some(), "{marker:?}");
+        }
     }
 }
 

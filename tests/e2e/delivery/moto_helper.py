@@ -3,13 +3,23 @@
     moto_helper.py setup ENDPOINT BUCKET DAYS   bucket with Object Lock + COMPLIANCE default retention
     moto_helper.py s3 ENDPOINT BUCKET           every object's events and retention, as JSON
     moto_helper.py logs ENDPOINT GROUP          the group's retention and every event, as JSON
+    moto_helper.py cert IP CERT KEY             a self-signed certificate for IP (moto's TLS)
+    moto_helper.py service-account PATH TOKEN_URI   a Google service-account file (fresh RSA key)
+    moto_helper.py tls-proxy IP TARGET_PORT CERT KEY   TLS on IP:<free port> (printed), forwarded
+                                                to 127.0.0.1:TARGET_PORT (a plain-HTTP receiver)
 
-Credentials and region come from the environment the test sets (AWS_ACCESS_KEY_ID, ...).
+Credentials, region and the CA bundle (AWS_CA_BUNDLE = that certificate) come from the
+environment the test sets (AWS_ACCESS_KEY_ID, ...).
 """
 
+import datetime
 import gzip
+import ipaddress
 import json
+import socket
+import ssl
 import sys
+import threading
 
 import boto3
 
@@ -66,9 +76,109 @@ def read_logs(endpoint, group):
     return {"retention_days": groups[0].get("retentionInDays"), "events": events}
 
 
+def cert(ip, cert_path, key_path):
+    """A one-day self-signed certificate for IP, which the agents are told to trust (test only)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    with open(cert_path, "wb") as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
+def service_account(path, token_uri):
+    """A service-account key file whose token_uri is the test's receiver (no Google involved)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "claude-audit-test",
+        "private_key_id": "test-key-1",
+        "private_key": pem,
+        "client_email": "claude-audit@claude-audit-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "auth_uri": token_uri,
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": token_uri,
+        "client_x509_cert_url": token_uri,
+    }
+    with open(path, "w") as f:
+        json.dump(account, f)
+
+
+def pump(src, dst):
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    for sock in (src, dst):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def forward(ctx, conn, target_port):
+    try:
+        tls = ctx.wrap_socket(conn, server_side=True)
+        plain = socket.create_connection(("127.0.0.1", int(target_port)))
+    except OSError:
+        conn.close()
+        return
+    threading.Thread(target=pump, args=(plain, tls), daemon=True).start()
+    pump(tls, plain)
+
+
+def tls_proxy(ip, target_port, cert_path, key_path):
+    """TLS in front of a plain receiver, for agents that insist on https; runs until killed."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_path, key_path)
+    server = socket.create_server((ip, 0))
+    print(server.getsockname()[1], flush=True)
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=forward, args=(ctx, conn, target_port), daemon=True).start()
+
+
 def main():
     verb, endpoint, name = sys.argv[1:4]
-    if verb == "setup":
+    if verb == "service-account":
+        service_account(endpoint, name)
+    elif verb == "tls-proxy":
+        tls_proxy(endpoint, name, sys.argv[4], sys.argv[5])
+    elif verb == "cert":
+        cert(endpoint, name, sys.argv[4])
+    elif verb == "setup":
         setup(endpoint, name, sys.argv[4])
     elif verb == "s3":
         print(json.dumps(read_s3(endpoint, name)))

@@ -29,7 +29,20 @@ pub enum Kind {
     Datadog,
     /// A generic webhook taking NDJSON.
     Webhook,
+    /// Azure Monitor Logs Ingestion (Microsoft Sentinel): the Entra ID token endpoint
+    /// (`…/oauth2/v2.0/token`, client-credentials grant) and
+    /// `/dataCollectionRules/{dcr}/streams/{stream}` (a JSON array of rows).
+    Sentinel,
+    /// Google SecOps: the OAuth token endpoint (`/token`, JWT-bearer grant signed with the
+    /// service account's key) and `/v2/unstructuredlogentries:batchCreate`.
+    SecOps,
+    /// PagerDuty Events v2 `/v2/enqueue` (one event per request; the routing key in the body).
+    /// With `Seen::fail_first_item`, its first request is refused with 429 (rate limited).
+    PagerDuty,
 }
+
+/// The client secret the Sentinel token endpoint insists on (test value).
+pub const AZURE_CLIENT_SECRET: &str = "azure-test-client-secret";
 
 /// What a receiver has seen.
 #[derive(Debug, Default)]
@@ -46,6 +59,8 @@ pub struct Seen {
     pub acks: usize,
     /// Requests with a missing or wrong credential (answered 401).
     pub unauthorized: usize,
+    /// Access tokens issued by the token endpoint (Sentinel, SecOps).
+    pub tokens: usize,
     /// Whether the first `_bulk` request gets a per-item failure.
     pub fail_first_item: bool,
     requests: usize,
@@ -134,6 +149,10 @@ fn authorized(kind: Kind, credential: &str, request: &tiny_http::Request) -> boo
         Kind::Splunk => auth == format!("Splunk {credential}"),
         Kind::Datadog => header(request, "DD-API-KEY").as_deref() == Some(credential),
         // Bulk: `ApiKey <key>` or Basic; the webhook: Bearer. The credential is in either.
+        // Sentinel, SecOps: the access token their token endpoint issued (= the credential).
+        Kind::Sentinel | Kind::SecOps => auth == format!("Bearer {credential}"),
+        // The routing key is in the body: checked there.
+        Kind::PagerDuty => true,
         Kind::Bulk | Kind::Webhook => {
             auth.ends_with(credential) || basic_password(&auth).as_deref() == Some(credential)
         }
@@ -166,6 +185,9 @@ fn handle(kind: Kind, credential: &str, seen: &Mutex<Seen>, mut request: tiny_ht
                               "status": "green", "text": "HEC is healthy", "code": 17});
         return respond(request, 200, version);
     }
+    if request.url().ends_with("/token") {
+        return token(kind, credential, seen, request);
+    }
     if !authorized(kind, credential, &request) {
         seen.lock().unwrap().unauthorized += 1;
         return respond(request, 401, json!({"text": "Invalid token", "code": 4}));
@@ -190,17 +212,98 @@ fn handle(kind: Kind, credential: &str, seen: &Mutex<Seen>, mut request: tiny_ht
                 .for_each(|e| keep(&mut seen, e));
             (200, json!({"status": "accepted"}))
         }
+        Kind::PagerDuty => pagerduty(&mut seen, &url, credential, &data),
+        Kind::Sentinel => {
+            assert!(url.contains("/dataCollectionRules/"), "Sentinel URL {url}");
+            let rows: Vec<Value> = serde_json::from_slice(&data).expect("a JSON array");
+            rows.into_iter().for_each(|e| keep(&mut seen, e));
+            (204, json!({}))
+        }
+        Kind::SecOps => {
+            assert!(
+                url.ends_with("unstructuredlogentries:batchCreate"),
+                "SecOps URL {url}"
+            );
+            let batch: Value = serde_json::from_slice(&data).expect("a JSON object");
+            for entry in batch["entries"].as_array().expect("entries") {
+                let text = entry["log_text"].as_str().expect("log_text");
+                keep(
+                    &mut seen,
+                    serde_json::from_str(text).expect("log_text is the event"),
+                );
+            }
+            (200, json!({}))
+        }
     };
     drop(seen);
     respond(request, status, answer);
 }
 
-fn keep(seen: &mut Seen, event: Value) {
-    // An event without event_id is kept under a key no reference event has: it fails the test.
-    let id = event["event_id"]
+/// A token endpoint: an access token (= `credential`) for a well-formed grant, 401 otherwise.
+/// Sentinel: the client-credentials grant with the configured client secret; SecOps: a
+/// JWT-bearer grant (an assertion signed with the service account's key).
+fn token(kind: Kind, credential: &str, seen: &Mutex<Seen>, mut request: tiny_http::Request) {
+    let form = String::from_utf8(body(&mut request)).unwrap_or_default();
+    let ok = match kind {
+        Kind::Sentinel => {
+            form.contains("grant_type=client_credentials")
+                && form.contains(&format!("client_secret={AZURE_CLIENT_SECRET}"))
+        }
+        Kind::SecOps => form.contains("jwt-bearer") && form.contains("assertion=ey"),
+        _ => false,
+    };
+    let mut seen = seen.lock().unwrap();
+    if !ok {
+        seen.unauthorized += 1;
+        drop(seen);
+        return respond(request, 401, json!({"error": "invalid_client"}));
+    }
+    seen.tokens += 1;
+    drop(seen);
+    let token = json!({"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
+                       "access_token": credential});
+    respond(request, 200, token);
+}
+
+/// The event's id in any profile: `event_id` (canonical), `event.id` (ECS), `metadata.uid`
+/// (OCSF); for alert bodies, the alert id they carry (PagerDuty `dedup_key`, ticket
+/// `correlation_id`).
+pub fn event_id(event: &Value) -> Option<&str> {
+    event["event_id"]
         .as_str()
-        .unwrap_or("<no event_id>")
-        .to_string();
+        .or_else(|| event["event"]["id"].as_str())
+        .or_else(|| event["metadata"]["uid"].as_str())
+        .or_else(|| event["dedup_key"].as_str())
+        .or_else(|| event["correlation_id"].as_str())
+}
+
+/// `/v2/enqueue`: one JSON object; 400 for a wrong routing key (as PagerDuty answers), 429 for
+/// the first request, else 202 with the dedup key.
+fn pagerduty(seen: &mut Seen, url: &str, credential: &str, data: &[u8]) -> (u16, Value) {
+    assert!(url.ends_with("/v2/enqueue"), "PagerDuty URL {url}");
+    let event: Value = serde_json::from_slice(data).expect("one JSON object per request");
+    if event["routing_key"] != credential {
+        seen.unauthorized += 1;
+        return (
+            400,
+            json!({"status": "invalid event", "errors": ["routing_key"]}),
+        );
+    }
+    if seen.requests == 1 && seen.fail_first_item {
+        seen.refused += 1;
+        return (429, json!({"status": "throttled"}));
+    }
+    let key = event["dedup_key"].clone();
+    keep(seen, event);
+    (
+        202,
+        json!({"status": "success", "message": "Event processed", "dedup_key": key}),
+    )
+}
+
+fn keep(seen: &mut Seen, event: Value) {
+    // An event without an id is kept under a key no reference event has: it fails the test.
+    let id = event_id(&event).unwrap_or("<no event id>").to_string();
     seen.events.entry(id).or_default().push(event);
 }
 

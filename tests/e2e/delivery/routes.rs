@@ -42,6 +42,8 @@ pub struct Route {
     pub fluent_bit: Level,
     /// What the Vector tests prove.
     pub vector: Level,
+    /// The output profile the route gets (`canonical`, `ecs`, `ocsf`).
+    pub profile: &'static str,
 }
 
 use Level::*;
@@ -52,6 +54,11 @@ const fn route(
     names: (&'static str, &'static str),
     levels: (Level, Level),
 ) -> Route {
+    let profile = match key.as_bytes() {
+        b"elasticsearch" | b"opensearch" => "ecs",
+        b"s3" | b"secops" => "ocsf",
+        _ => "canonical",
+    };
     Route {
         key,
         title,
@@ -59,11 +66,15 @@ const fn route(
         vector_sink: names.1,
         fluent_bit: levels.0,
         vector: levels.1,
+        profile,
     }
 }
 
-/// Every route of `siem-outputs.yaml` / `siem-sinks.yaml`. Sentinel, Kafka and SecOps stay
-/// `validated`: see the README for why they cannot be pointed entirely at loopback.
+/// The profiles the routes use, each fed by its own chain (Fluent Bit) or source (Vector).
+pub const PROFILES: &[&str] = &["canonical", "ecs", "ocsf"];
+
+/// Every route of `siem-outputs.yaml` / `siem-sinks.yaml`. Kafka, and SecOps in Fluent Bit,
+/// stay `validated`: see the README for why they cannot be run on loopback.
 pub const ROUTES: &[Route] = &[
     route(
         "splunk",
@@ -105,25 +116,40 @@ pub const ROUTES: &[Route] = &[
         "cloudwatch",
         "CloudWatch Logs",
         ("cloudwatch_logs", "cloudwatch"),
-        (Validated, Validated),
+        (Delivered, Delivered),
     ),
     route(
         "sentinel",
         "Microsoft Sentinel",
         ("azure_logs_ingestion", "sentinel"),
-        (Validated, Validated),
+        (Delivered, Delivered),
     ),
     route("kafka", "Kafka", ("kafka", "kafka"), (Validated, Validated)),
     route(
         "secops",
         "Google SecOps",
         ("chronicle", "secops"),
-        (Validated, Validated),
+        (Validated, Delivered),
     ),
 ];
 
-/// The README table between its markers, as (title, Fluent Bit, Vector) rows.
-fn readme_rows() -> Vec<(String, String, String)> {
+/// The alert routes of `fluent-bit/alerts.yaml` / `vector/alerts.yaml` (alerts only, canonical
+/// alert events or bodies built from them): (key, README title). `alerts.rs` delivers to each
+/// of them in both agents, so their rows read `delivered`.
+pub const ALERT_ROUTES: &[(&str, &str)] = &[
+    ("siem", "Alerts: SIEM (Splunk HEC), every alert"),
+    (
+        "ticketing",
+        "Alerts: ticketing webhook (ServiceNow incident), every alert",
+    ),
+    (
+        "pagerduty",
+        "Alerts: PagerDuty Events v2, high and critical",
+    ),
+];
+
+/// The README table between its markers, as (title, profile, Fluent Bit, Vector) rows.
+fn readme_rows() -> Vec<[String; 4]> {
     let readme = std::fs::read_to_string(repo_file("pipelines/README.md")).unwrap();
     let start = readme
         .find("<!-- routes:begin -->")
@@ -140,20 +166,32 @@ fn readme_rows() -> Vec<(String, String, String)> {
                 .split('|')
                 .map(|c| c.trim().to_string())
                 .collect();
-            assert_eq!(cells.len(), 3, "route row: {l}");
-            (cells[0].clone(), cells[1].clone(), cells[2].clone())
+            let cells: [String; 4] = cells
+                .try_into()
+                .unwrap_or_else(|_| panic!("route row of 4 cells: {l}"));
+            cells
         })
         .collect()
 }
 
 #[test]
 fn readme_route_table_matches_the_tests() {
-    let expected: Vec<(String, String, String)> = ROUTES
+    let expected: Vec<[String; 4]> = ROUTES
         .iter()
         .map(|r| {
             let word = |l: Level| l.word().to_string();
-            (r.title.to_string(), word(r.fluent_bit), word(r.vector))
+            let profile = format!("`{}`", r.profile);
+            [
+                r.title.to_string(),
+                profile,
+                word(r.fluent_bit),
+                word(r.vector),
+            ]
         })
+        .chain(ALERT_ROUTES.iter().map(|(_, title)| {
+            let word = Level::Delivered.word().to_string();
+            [title.to_string(), "`canonical`".into(), word.clone(), word]
+        }))
         .collect();
     assert_eq!(
         readme_rows(),

@@ -12,8 +12,8 @@ use serde_json::Value;
 use yaml_rust2::Yaml;
 use yaml_rust2::yaml::Hash;
 
-use super::routes::Route;
-use super::{Target, credential, moto};
+use super::routes::{PROFILES, Route};
+use super::{Expected, Policies, Target, credential, moto};
 use crate::pipelines::*;
 use crate::util::{BIN, Sandbox, read_ndjson, repo_file};
 
@@ -21,10 +21,10 @@ use crate::util::{BIN, Sandbox, read_ndjson, repo_file};
 pub struct Setup {
     bin: PathBuf,
     sb: Sandbox,
-    host_config: PathBuf,
+    policies: Policies,
     input: PathBuf,
-    /// `claude-audit run` over the same input under the same policy.
-    pub expected: Vec<Value>,
+    /// `claude-audit run` over the same input under the same policy, per profile.
+    pub expected: Expected,
 }
 
 impl Setup {
@@ -32,13 +32,12 @@ impl Setup {
     pub fn new() -> Option<Self> {
         let bin = vector()?;
         let sb = Sandbox::new();
-        let (_, host_config) = module_policy(&sb);
-        let expected = reference_events(&sb, Some(host_config.as_path()));
+        let (expected, policies) = super::expected_per_profile(&sb);
         let input = super::input_file(&sb);
         Some(Self {
             bin,
             sb,
-            host_config,
+            policies,
             input,
             expected,
         })
@@ -58,6 +57,14 @@ impl Setup {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--config").arg(config);
         cmd.envs(moto::AWS_ENV.iter().copied());
+        for (_, target) in targets {
+            // Vector's Azure identity library takes its authority host from the environment
+            // and insists on https; the token request then trusts the proxy's certificate.
+            if let Target::HttpTls { tls, ca_file, .. } = target {
+                cmd.env("AZURE_AUTHORITY_HOST", format!("https://{tls}"));
+                cmd.env("SSL_CERT_FILE", ca_file);
+            }
+        }
         (cmd, self.sb.path("vector.log"))
     }
 
@@ -68,8 +75,14 @@ impl Setup {
         let mut settings: serde_json::Map<String, Value> =
             serde_json::from_slice(&std::fs::read(example.join("settings.json")).unwrap()).unwrap();
         for (route, target) in targets {
-            if let (Target::Http(addr), Some(key)) = (target, settings_key(route.key)) {
-                settings.insert(key.into(), Value::String(format!("http://{addr}")));
+            match (target, settings_key(route.key)) {
+                (Target::Http(addr), Some(key)) => {
+                    settings.insert(key.into(), Value::String(format!("http://{addr}")));
+                }
+                (Target::HttpTls { tls, .. }, Some(key)) => {
+                    settings.insert(key.into(), Value::String(format!("https://{tls}")));
+                }
+                _ => {}
             }
         }
         settings.insert("evidence_bucket".into(), moto::BUCKET.into());
@@ -94,6 +107,8 @@ impl Setup {
         ] {
             std::fs::write(secrets.join(key), format!("{}\n", credential(route))).unwrap();
         }
+        let azure = format!("{}\n", super::receivers::AZURE_CLIENT_SECRET);
+        std::fs::write(secrets.join("azure_client_secret"), azure).unwrap();
     }
 
     fn config(&self, targets: &[(&Route, Target)]) -> Yaml {
@@ -126,22 +141,36 @@ impl Setup {
         if !uses_bulk {
             transforms.remove(&s("claude_audit_for_bulk"));
         }
+        if !targets.iter().any(|(r, _)| r.key == "cloudwatch") {
+            transforms.remove(&s("claude_audit_for_cloudwatch"));
+        }
         hash(&[
             ("data_dir", s(&self.data_dir().display().to_string())),
             ("log_schema", committed["log_schema"].clone()),
             ("secret", Yaml::Hash(backends)),
-            (
-                "sources",
-                hash(&[("claude_audit_file", self.exec_source())]),
-            ),
+            ("sources", self.exec_sources()),
             ("transforms", Yaml::Hash(transforms)),
             ("sinks", Yaml::Hash(sinks)),
         ])
     }
 
+    /// The committed file sources (one per profile), each replaced by `claude-audit run` in
+    /// that profile.
+    fn exec_sources(&self) -> Yaml {
+        let mut sources = Hash::new();
+        for profile in PROFILES {
+            let name = match *profile {
+                "canonical" => "claude_audit_file".to_string(),
+                p => format!("claude_audit_file_{p}"),
+            };
+            sources.insert(s(&name), self.exec_source(profile));
+        }
+        Yaml::Hash(sources)
+    }
+
     /// `claude-audit run` over the input, its stdout read line by line (the same `.message`
     /// lines the committed file source produces for the committed remap).
-    fn exec_source(&self) -> Yaml {
+    fn exec_source(&self, profile: &str) -> Yaml {
         // `run` ends at the end of its input, and Vector stops once all its sources have ended;
         // the shell then keeps the source open, as the long-running `pull` does in production.
         let command = [
@@ -152,9 +181,13 @@ impl Setup {
             "run",
             "--no-progress",
             "--config",
-            &self.host_config.display().to_string(),
+            &self.policies[profile].1.display().to_string(),
             "--dead-letter",
-            &self.sb.path("run-dead.ndjson").display().to_string(),
+            &self
+                .sb
+                .path(&format!("run-dead-{profile}.ndjson"))
+                .display()
+                .to_string(),
             &self.input.display().to_string(),
         ];
         hash(&[
@@ -196,9 +229,30 @@ impl Setup {
             (Target::Http(addr), "webhook") => {
                 sink.insert(s("uri"), s(&format!("http://{addr}/hooks/claude-audit")));
             }
+            (Target::Http(addr), "secops") => {
+                // The sink's endpoint, and the token endpoint in the service-account file.
+                // `endpoint` replaces `region` (the sink refuses both).
+                sink.remove(&s("region"));
+                sink.insert(s("endpoint"), s(&format!("http://{addr}")));
+                let account = self.sb.path("secops-service-account.json");
+                moto::service_account(&account, &format!("http://{addr}/token"));
+                sink.insert(s("credentials_path"), s(&account.display().to_string()));
+            }
             (Target::Http(_), _) => {} // the endpoint is in settings.json
-            (Target::Aws(endpoint), key) => {
-                sink.insert(s("endpoint"), s(endpoint));
+            (Target::HttpTls { ca_file, .. }, _) => {
+                set(
+                    &mut sink,
+                    &["tls", "ca_file"],
+                    s(&ca_file.display().to_string()),
+                );
+            }
+            (Target::Aws { host, ca_file }, key) => {
+                sink.insert(s("endpoint"), s(&format!("https://{host}")));
+                set(
+                    &mut sink,
+                    &["tls", "ca_file"],
+                    s(&ca_file.display().to_string()),
+                );
                 if key == "s3" {
                     set(&mut sink, &["batch", "timeout_secs"], Yaml::Integer(1));
                 }
@@ -229,10 +283,14 @@ impl Setup {
         super::fluent_bit::has_files_with(&self.data_dir().join("buffer"), None)
     }
 
-    /// The invalid record went to `claude-audit run`'s dead-letter file; nothing to Vector's.
+    /// The invalid record went to each `claude-audit run`'s dead-letter file; nothing to
+    /// Vector's.
     pub fn assert_one_dead_letter(&self) {
-        let dead = read_ndjson(&std::fs::read(self.sb.path("run-dead.ndjson")).unwrap_or_default());
-        assert_eq!(dead.len(), 1, "one dead letter: {dead:?}");
+        for profile in PROFILES {
+            let file = self.sb.path(&format!("run-dead-{profile}.ndjson"));
+            let dead = read_ndjson(&std::fs::read(file).unwrap_or_default());
+            assert_eq!(dead.len(), 1, "{profile}: one dead letter: {dead:?}");
+        }
         let vector_dead = std::fs::read(self.sb.path("vector-dead.ndjson")).unwrap_or_default();
         assert!(
             vector_dead.is_empty(),
@@ -248,6 +306,7 @@ fn settings_key(route: &str) -> Option<&'static str> {
         "splunk" => Some("splunk_hec_endpoint"),
         "elasticsearch" => Some("es_endpoint"),
         "opensearch" => Some("opensearch_endpoint"),
+        "sentinel" => Some("sentinel_dce_url"),
         _ => None,
     }
 }
