@@ -465,17 +465,7 @@ fn write_policy(
     map.insert("policy_flags".into(), json!(report.flags));
     map.insert("data_classes".into(), json!(data_classes));
     map.insert("controls".into(), json!(controls_for(&facts).to_vec()));
-    map.insert(
-        "redaction_metadata".into(),
-        json!({
-            "applied": redactor.is_some(),
-            "policy_version": redactor.map(Redactor::policy_version),
-            "key_id": redactor.map(Redactor::key_id),
-            "counts": report.counts,
-            "paths": report.paths,
-            "dropped": report.dropped,
-        }),
-    );
+    map.insert("redaction_metadata".into(), report.metadata(redactor));
     map.insert(
         "retention_state".into(),
         json!({"class": class, "period_days": days, "retain_until": retain_until,

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use super::ecs::{DATASET, MODULE, VERSION};
-use super::finding::{is_technique, tactic_name, technique_id};
+use super::finding::{is_technique, rule_tags, tactic_name, technique_id};
 use super::{Canonical, put};
 
 /// Convert a canonical alert; `None` if it lacks its id or timestamp.
@@ -73,12 +73,7 @@ fn rule(e: &Canonical<'_>) -> Value {
 
 /// ATT&CK techniques and tactics of the rule's tags.
 fn threat(e: &Canonical<'_>) -> Map<String, Value> {
-    let tags = e.get("/rule/tags").and_then(Value::as_array);
-    let tags: Vec<&str> = tags
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let tags = rule_tags(e);
     let techniques: Vec<String> = tags
         .iter()
         .filter(|t| t.starts_with("attack."))

@@ -143,12 +143,7 @@ fn analytic(e: &Canonical<'_>, kind: &str) -> Value {
 /// OCSF's attack object covers ATT&CK and ATLAS), each with the rule's
 /// tactics (the rule names its tactics once, not per technique).
 fn attacks(e: &Canonical<'_>) -> Vec<Value> {
-    let tags = e.get("/rule/tags").and_then(Value::as_array);
-    let tags: Vec<&str> = tags
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let tags = rule_tags(e);
     let tactics: Vec<Value> = tags
         .iter()
         .filter_map(|t| t.strip_prefix("attack."))
@@ -179,6 +174,15 @@ fn attacks(e: &Canonical<'_>) -> Vec<Value> {
 fn parent_technique(id: &str) -> Option<&str> {
     let dots = if id.starts_with("AML.") { 2 } else { 1 };
     (id.matches('.').count() >= dots).then(|| id.rsplit_once('.').map_or(id, |(p, _)| p))
+}
+
+/// The rule's tags (`attack.t1110`, `attack.credential_access`, `atlas.…`).
+pub(super) fn rule_tags<'a>(e: &Canonical<'a>) -> Vec<&'a str> {
+    let tags = e.get("/rule/tags").and_then(Value::as_array);
+    tags.into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 pub(super) fn is_technique(tag: &str) -> bool {

@@ -146,6 +146,21 @@ pub struct Report {
     pub vault: Vec<VaultEntry>,
 }
 
+impl Report {
+    /// The event's `redaction_metadata` object (canonical schema): what was
+    /// applied, under which policy and key, and what changed where.
+    pub fn metadata(&self, redactor: Option<&Redactor>) -> serde_json::Value {
+        serde_json::json!({
+            "applied": redactor.is_some(),
+            "policy_version": redactor.map(Redactor::policy_version),
+            "key_id": redactor.map(Redactor::key_id),
+            "counts": self.counts,
+            "paths": self.paths,
+            "dropped": self.dropped,
+        })
+    }
+}
+
 /// A configured redactor.
 #[derive(Debug)]
 pub struct Redactor {

@@ -540,17 +540,7 @@ fn write_with_policy(
     map.insert("policy_flags".to_owned(), json!(report.flags));
     map.insert("data_classes".to_owned(), json!(data_classes));
     map.insert("controls".to_owned(), json!(&*controls));
-    map.insert(
-        "redaction_metadata".to_owned(),
-        json!({
-            "applied": redactor.is_some(),
-            "policy_version": redactor.map(Redactor::policy_version),
-            "key_id": redactor.map(Redactor::key_id),
-            "counts": report.counts,
-            "paths": report.paths,
-            "dropped": report.dropped,
-        }),
-    );
+    map.insert("redaction_metadata".to_owned(), report.metadata(redactor));
     map.insert(
         "retention_state".to_owned(),
         json!({
