@@ -17,11 +17,10 @@
 //! (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` or `http/json`).
 
 use std::io::Cursor;
-use std::sync::mpsc;
 
 use super::readers::Readers;
 use super::stats::ServeStats;
-use super::{Accepted, Job, Reply, busy, error, header};
+use super::{Accepted, Reply, error, header};
 use crate::otlp::{self, Encoding, Signal};
 
 /// Read, decode and queue one OTLP request.
@@ -60,20 +59,7 @@ pub fn ingest(readers: &Readers, mut request: tiny_http::Request, n: u64, signal
     // The budget now holds the records instead of the body.
     budget.add(ndjson.len());
     budget.release(received);
-    let peer = request
-        .remote_addr()
-        .map_or_else(|| "unknown".to_owned(), ToString::to_string);
-    let job = Job {
-        request,
-        ndjson,
-        source: format!("http request {n} from {peer}"),
-        reply: Reply::Otlp(signal, encoding),
-    };
-    if let Err(mpsc::SendError(job)) = readers.jobs.send(job) {
-        budget.release(job.ndjson.len());
-        ServeStats::bump(&stats.requests_draining);
-        let _ = job.request.respond(busy("shutting down"));
-    }
+    readers.submit(request, ndjson, n, Reply::Otlp(signal, encoding));
 }
 
 fn decode(

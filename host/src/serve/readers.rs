@@ -161,6 +161,18 @@ impl Readers {
                 return;
             }
         };
+        self.submit(request, ndjson, n, Reply::Ingest);
+    }
+
+    /// Queue request `n`'s records (already counted in the budget) for the
+    /// worker, or answer 503 if the worker has finished draining.
+    pub(super) fn submit(
+        &self,
+        request: tiny_http::Request,
+        ndjson: Vec<u8>,
+        n: u64,
+        reply: Reply,
+    ) {
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), ToString::to_string);
@@ -168,12 +180,11 @@ impl Readers {
             request,
             ndjson,
             source: format!("http request {n} from {peer}"),
-            reply: Reply::Ingest,
+            reply,
         };
         if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
-            // The worker has finished draining.
             self.shared.budget.release(job.ndjson.len());
-            ServeStats::bump(&stats.requests_draining);
+            ServeStats::bump(&self.shared.stats.requests_draining);
             let _ = job.request.respond(busy("shutting down"));
         }
     }
