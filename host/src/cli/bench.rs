@@ -259,6 +259,7 @@ impl BenchCommand {
                 instance: &mut instance,
                 batches: &batches,
                 report_events: self.report_events,
+                rounds: self.rounds,
             };
             bench.run()?;
             return Ok(Outcome::Clean);
