@@ -114,11 +114,11 @@ pub struct PullConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentPullConfig {
-    /// Which families: `chats` (messages and soft deletions), `artifacts`
-    /// (artifact versions, their text hashed), `files` (chat files,
-    /// downloaded and hashed streaming, content never kept). Default all
-    /// three. Artifacts and files are found through chat messages, so
-    /// they need `chats`.
+    /// Which families: `chats` (messages, soft and hard deletions),
+    /// `artifacts` (artifact versions, their text hashed), `files` (chat
+    /// files, downloaded and hashed streaming, content never kept),
+    /// `projects` (project documents). Default all four. Artifacts and
+    /// files are found through chat messages, so they need `chats`.
     #[serde(default = "default_families")]
     pub families: Vec<ContentFamily>,
     /// Only chats of these organizations (`organization_ids[]`). Default:
@@ -148,6 +148,8 @@ pub enum ContentFamily {
     Artifacts,
     /// Chat files.
     Files,
+    /// Project documents.
+    Projects,
 }
 
 fn default_families() -> Vec<ContentFamily> {
@@ -155,6 +157,7 @@ fn default_families() -> Vec<ContentFamily> {
         ContentFamily::Chats,
         ContentFamily::Artifacts,
         ContentFamily::Files,
+        ContentFamily::Projects,
     ]
 }
 const fn default_chat_page_size() -> u32 {
@@ -171,10 +174,15 @@ impl ContentPullConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        let needs_chats = self.has(ContentFamily::Artifacts) || self.has(ContentFamily::Files);
         ensure!(
-            self.has(ContentFamily::Chats),
-            "pull.content.families must include \"chats\": artifacts and files are found \
-             through chat messages"
+            self.has(ContentFamily::Chats) || !needs_chats,
+            "pull.content.families must include \"chats\" with \"artifacts\" or \"files\": \
+             they are found through chat messages"
+        );
+        ensure!(
+            !self.families.is_empty(),
+            "pull.content.families is empty: remove [pull.content] to collect no content"
         );
         for (name, n) in [
             ("chat_page_size", self.chat_page_size),
