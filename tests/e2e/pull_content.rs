@@ -399,6 +399,10 @@ fn the_checkpoint_is_bounded_by_the_overlap_window_without_losing_exactly_once()
             let id = format!("claude_chat_n{c:03}");
             s.content.add_chat(&id, "org_1", "user_n", 2, text(&id));
         }
+        // The oldest chat, updated last: listed at the end of the first
+        // walk, all its messages still new.
+        s.content
+            .add_messages("claude_chat_n000", 2, text("n000-again"));
         s.add_key_scopes(
             KEY,
             &["read:compliance_activities", "read:compliance_user_data"],

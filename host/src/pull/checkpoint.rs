@@ -62,14 +62,15 @@ pub struct Checkpoint {
 /// `order_by=updated_at`), a mark per recently updated chat, and the
 /// project walk's position.
 ///
-/// Bounded (README, "Conversation content"): a chat's mark is kept while
-/// its `updated_at` is inside the overlap window behind `chats_high_water`
-/// (and at most `pull.max_recent_ids` marks); an older mark is pruned and
-/// `pruned_before` moves up to the window's start. A chat without a mark
-/// whose messages were committed was therefore last updated before
-/// `pruned_before`, so every committed message of it was created before
-/// `pruned_before`: when it is listed again, only messages created from
-/// `pruned_before` on are new.
+/// Bounded (README, "Conversation content"): at the end of each complete
+/// forward walk, a chat's mark is kept only while its `updated_at` is
+/// inside the overlap window behind `chats_high_water` (and at most
+/// `pull.max_recent_ids` marks); an older mark is pruned and
+/// `pruned_before` moves up to the window's start. Every chat created
+/// before `pruned_before` has then been listed and committed once; one
+/// without a mark was last committed when its `updated_at` was before
+/// `pruned_before`, so when it is listed again only its messages created
+/// from `pruned_before` on are new.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentCheckpoint {

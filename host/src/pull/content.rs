@@ -135,10 +135,15 @@ impl Poller<'_> {
                 if walk == Walk::Forward {
                     self.content_state().chats_cursor = Some(last.clone());
                 }
-                self.prune_chat_marks();
                 self.save_checkpoint()?;
             }
             match (page.has_more, &page.last_id) {
+                // Only after a complete forward walk: every chat created
+                // before the new floor has then been listed at least once.
+                (false, _) if walk == Walk::Forward => {
+                    self.prune_chat_marks();
+                    return self.save_checkpoint();
+                }
                 (false, _) => return Ok(()),
                 (true, None) => bail!("the chat list said has_more: true but gave no last_id"),
                 (true, Some(_)) => {}
@@ -185,8 +190,10 @@ impl Poller<'_> {
             }
             Some(_) => None,
             None if updated.zip(pruned_before).is_some_and(|(u, p)| u < p) => return Ok(()),
-            // Pruned (or never seen): what was committed is older.
-            None => pruned_before,
+            // Created before the floor: listed before, its mark pruned,
+            // what was committed of it is older than the floor. Created
+            // since (or of unknown age): read whole.
+            None => pruned_before.filter(|p| nanos(&chat["created_at"]).is_some_and(|c| c < *p)),
         };
         if self.chat_messages(config, chat, &id, floor)? {
             self.chat_soft_deleted(chat, &id, floor)?;
