@@ -121,12 +121,13 @@ pub struct ContentPullConfig {
     /// files are found through chat messages, so they need `chats`.
     #[serde(default = "default_families")]
     pub families: Vec<ContentFamily>,
-    /// Only chats of these organizations (`organization_ids[]`). Default:
-    /// every organization the key reaches.
+    /// Only chats and projects of these organizations
+    /// (`organization_ids[]`). Default: every organization the key reaches.
     #[serde(default)]
     pub organization_ids: Vec<String>,
-    /// Only chats of these users (`user_...`). Applied by the poller: the
-    /// API refuses `user_ids[]` with `order_by=updated_at` (SPEC §8).
+    /// Only chats and projects of these users (`user_...`, the owner).
+    /// Applied by the poller: the API refuses `user_ids[]` with
+    /// `order_by=updated_at` (SPEC §8).
     #[serde(default)]
     pub user_ids: Vec<String>,
     /// Chats per page (`limit`, 1 to 1000). Default 100.
@@ -142,7 +143,7 @@ pub struct ContentPullConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentFamily {
-    /// Chat messages and soft-deleted chats.
+    /// Chat messages and deleted (soft or hard) chats.
     Chats,
     /// Artifact versions.
     Artifacts,
