@@ -2,7 +2,9 @@
 //! listed by `updated_at` (oldest first, opaque cursors bound to the sort
 //! key), a chat's messages with `after_id`, soft deletes (`deleted_at`),
 //! file metadata and file content streamed in chunks with `Content-MD5`,
-//! and artifact version text. Routed from `fake_api::respond` after
+//! artifact version text, projects with their attachments and documents
+//! (paged by `page` token), and hard deletions (a chat still listed whose
+//! messages answer 404, as when the list index lags a deletion). Routed from `fake_api::respond` after
 //! authentication and the shared rate-limit budget; a key without
 //! `read:compliance_user_data` (an Admin key) gets 403 there.
 //!
@@ -28,6 +30,17 @@ pub struct FakeChat {
     updated: i128,
     /// Messages, oldest first.
     pub messages: Vec<Value>,
+    /// Hard-deleted but still listed: its messages answer 404.
+    pub gone: bool,
+}
+
+/// A project the fake serves.
+#[derive(Debug, Clone)]
+pub struct FakeProject {
+    /// The project object of the list.
+    pub meta: Value,
+    /// Attachments `{type, id, created_at, filename, mime_type}`, oldest first.
+    pub attachments: Vec<Value>,
 }
 
 /// A generated file.
@@ -56,6 +69,10 @@ pub struct ContentStore {
     pub files: HashMap<String, FakeFile>,
     /// Artifact version texts by version id.
     pub artifacts: HashMap<String, String>,
+    /// Projects, in creation order.
+    pub projects: Vec<FakeProject>,
+    /// Project documents by id: `{id, filename, content, created_at, user}`.
+    pub documents: HashMap<String, Value>,
     /// Timestamp clock for updates (Unix seconds).
     clock: i64,
 }
@@ -99,6 +116,7 @@ impl ContentStore {
             meta,
             updated: i128::from(t) * 1_000_000_000,
             messages: Vec::new(),
+            gone: false,
         });
         self.add_messages(id, messages, text);
     }
@@ -173,6 +191,51 @@ impl ContentStore {
         touch(chat, t);
     }
 
+    /// Hard-delete a chat whose deletion the list has not caught up with:
+    /// still listed, its messages answer 404.
+    pub fn hard_delete_listed(&mut self, id: &str) {
+        self.chat_mut(id).gone = true;
+    }
+
+    /// Add a project owned by `user` in `org`.
+    pub fn add_project(&mut self, id: &str, org: &str, user: &str) {
+        let t = rfc3339(self.tick());
+        self.projects.push(FakeProject {
+            meta: json!({"id": id, "name": format!("project {id}"), "created_at": t,
+                         "updated_at": t, "is_private": true, "organization_id": org,
+                         "user": {"id": user, "email_address": format!("{user}@example.com")}}),
+            attachments: Vec::new(),
+        });
+    }
+
+    /// Add a text document to a project (moves its `updated_at`), and a
+    /// binary project file beside it every other time.
+    pub fn add_document(&mut self, project: &str, id: &str, text: &str) {
+        let t = rfc3339(self.tick());
+        let p = self
+            .projects
+            .iter_mut()
+            .find(|p| p.meta["id"] == project)
+            .expect("known project");
+        let user = p.meta["user"].clone();
+        p.meta["updated_at"] = t.clone().into();
+        p.attachments
+            .push(json!({"type": "project_doc", "id": id, "created_at": t,
+                                  "filename": format!("{id}.txt"), "mime_type": "text/plain"}));
+        if p.attachments.len() % 3 == 1 {
+            p.attachments.push(
+                json!({"type": "project_file", "id": format!("claude_file_{id}"),
+                                      "created_at": t, "filename": "scan.pdf",
+                                      "mime_type": "application/pdf"}),
+            );
+        }
+        self.documents.insert(
+            id.to_owned(),
+            json!({"id": id, "filename": format!("{id}.txt"), "content": text,
+                   "created_at": t, "user": {"id": user["id"], "email": user["email_address"]}}),
+        );
+    }
+
     fn chat_mut(&mut self, id: &str) -> &mut FakeChat {
         self.chats
             .iter_mut()
@@ -205,12 +268,6 @@ pub enum ContentAnswer {
 
 /// Route one content request (`path` under `/v1/compliance/apps/`).
 pub fn respond(store: &ContentStore, path: &str, params: &[(String, String)]) -> ContentAnswer {
-    let one = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         ["chats"] => list_chats(store, params),
@@ -223,7 +280,25 @@ pub fn respond(store: &ContentStore, path: &str, params: &[(String, String)]) ->
             ),
             None => ContentAnswer::NotFound("404-file-not-found.json"),
         },
-        ["chats", id, "messages"] => messages(store, id, one("after_id"), one("limit")),
+        ["chats", id, "messages"] => messages(store, id, params),
+        ["projects"] => token_page(
+            &store
+                .projects
+                .iter()
+                .map(|p| p.meta.clone())
+                .collect::<Vec<_>>(),
+            params,
+        ),
+        ["projects", "documents", id] => match store.documents.get(*id) {
+            Some(d) => ContentAnswer::Json(200, d.clone()),
+            None => ContentAnswer::NotFound("404-chat-not-found.json"),
+        },
+        ["projects", id, "attachments"] => {
+            match store.projects.iter().find(|p| p.meta["id"] == *id) {
+                Some(p) => token_page(&p.attachments, params),
+                None => ContentAnswer::NotFound("404-chat-not-found.json"),
+            }
+        }
         ["artifacts", version, "content"] => match store.artifacts.get(*version) {
             Some(text) => ContentAnswer::Text(text.clone()),
             None => ContentAnswer::NotFound("404-file-not-found.json"),
@@ -296,6 +371,26 @@ fn list_chats(store: &ContentStore, params: &[(String, String)]) -> ContentAnswe
         .filter(|c| orgs.is_empty() || orgs.iter().any(|o| c.meta["organization_id"] == *o))
         .filter(|c| users.is_empty() || users.iter().any(|u| c.meta["user"]["id"] == *u))
         .collect();
+    // Time bounds must match the sort key (SPEC §8).
+    let other = if order_by == "updated_at" {
+        "created_at"
+    } else {
+        "updated_at"
+    };
+    if params
+        .iter()
+        .any(|(k, _)| k.starts_with(&format!("{other}.")))
+    {
+        return invalid("time bounds must match the sort key");
+    }
+    let bound = |name: &str, default: i128| one(name).map_or(Ok(default), nanos);
+    let (Ok(gte), Ok(lte)) = (
+        bound("updated_at.gte", i128::MIN),
+        bound("updated_at.lte", i128::MAX),
+    ) else {
+        return invalid("Invalid `updated_at` bound.");
+    };
+    chats.retain(|c| (gte..=lte).contains(&c.updated));
     chats.sort_by_key(|c| key(c));
     if let Some(after) = one("after_id") {
         let Some(rest) = after.strip_prefix(&format!("chatcur_{order_by}_")) else {
@@ -323,34 +418,75 @@ fn list_chats(store: &ContentStore, params: &[(String, String)]) -> ContentAnswe
     )
 }
 
-fn messages(
-    store: &ContentStore,
-    id: &str,
-    after: Option<&str>,
-    limit: Option<&str>,
-) -> ContentAnswer {
-    let Some(chat) = store.chats.iter().find(|c| c.meta["id"] == id) else {
+fn messages(store: &ContentStore, id: &str, params: &[(String, String)]) -> ContentAnswer {
+    let one = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(chat) = store.chats.iter().find(|c| c.meta["id"] == id && !c.gone) else {
         return ContentAnswer::NotFound("404-chat-not-found.json");
     };
-    let start = match after {
+    let start = match one("after_id") {
         None => 0,
         Some(after) => match chat.messages.iter().position(|m| m["id"] == after) {
             Some(i) => i + 1,
             None => return invalid("Invalid `after_id`. No message found."),
         },
     };
-    let limit = match limit.map(str::parse::<usize>) {
+    let limit = match one("limit").map(str::parse::<usize>) {
         None => usize::MAX,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         _ => return invalid("The limit parameter must be between 1 and 1000, inclusive."),
     };
-    let rest = &chat.messages[start.min(chat.messages.len())..];
+    let Ok(from) = one("created_at.gte").map_or(Ok(i128::MIN), nanos) else {
+        return invalid("Invalid `created_at.gte`.");
+    };
+    let rest: Vec<&Value> = chat.messages[start.min(chat.messages.len())..]
+        .iter()
+        .filter(|m| nanos(m["created_at"].as_str().unwrap_or("")).is_ok_and(|t| t >= from))
+        .collect();
     let page = &rest[..rest.len().min(limit)];
     let mut body = chat.meta.clone();
-    body["chat_messages"] = Value::Array(page.to_vec());
+    body["chat_messages"] = Value::Array(page.iter().map(|m| (*m).clone()).collect());
     body["has_more"] = (rest.len() > page.len()).into();
     body["last_id"] = json!(page.last().map(|m| m["id"].clone()));
     ContentAnswer::Json(200, body)
+}
+
+/// An RFC 3339 time as Unix nanoseconds.
+fn nanos(text: &str) -> Result<i128, ()> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(time::OffsetDateTime::unix_timestamp_nanos)
+        .map_err(|_| ())
+}
+
+/// A list paged by `page` token (`next_page`, null on the last page);
+/// `limit` default 20, max 100 (SPEC §10).
+fn token_page(items: &[Value], params: &[(String, String)]) -> ContentAnswer {
+    let one = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match one("limit").map(str::parse::<usize>) {
+        None => 20,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => return invalid("The limit parameter must be between 1 and 100, inclusive."),
+    };
+    let start = match one("page").map(|p| p.strip_prefix("pagetok_").map(str::parse::<usize>)) {
+        None => 0,
+        Some(Some(Ok(n))) => n,
+        _ => return invalid("Invalid `page`."),
+    };
+    let end = items.len().min(start + limit);
+    let next = (end < items.len()).then(|| format!("pagetok_{end}"));
+    ContentAnswer::Json(
+        200,
+        json!({"data": items[start.min(end)..end].to_vec(), "next_page": next}),
+    )
 }
 
 /// A generated file as a reader.

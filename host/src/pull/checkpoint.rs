@@ -59,14 +59,35 @@ pub struct Checkpoint {
 }
 
 /// The content walk's position: the chat cursor (bound to
-/// `order_by=updated_at`) and, per chat, the last message committed.
+/// `order_by=updated_at`), a mark per recently updated chat, and the
+/// project walk's position.
+///
+/// Bounded (README, "Conversation content"): at the end of each complete
+/// forward walk, a chat's mark is kept only while its `updated_at` is
+/// inside the overlap window behind `chats_high_water` (and at most
+/// `pull.max_recent_ids` marks); an older mark is pruned and
+/// `pruned_before` moves up to the window's start. Every chat created
+/// before `pruned_before` has then been listed and committed once; one
+/// without a mark was last committed when its `updated_at` was before
+/// `pruned_before`, so when it is listed again only its messages created
+/// from `pruned_before` on are new.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentCheckpoint {
     /// `last_id` of the last chat page whose chats were all committed.
     pub chats_cursor: Option<String>,
+    /// Newest chat `updated_at` committed (Unix nanoseconds): the chat
+    /// overlap window is measured back from it.
+    #[serde(default)]
+    pub chats_high_water: Option<Nanos>,
+    /// Marks of chats updated before this (Unix nanoseconds) were pruned.
+    #[serde(default)]
+    pub pruned_before: Option<Nanos>,
     /// Per chat id: what of it is committed.
     pub chats: std::collections::BTreeMap<String, ChatMark>,
+    /// Where the project walk stands (`families` with `projects`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<ProjectsCheckpoint>,
 }
 
 /// What of one chat is committed.
@@ -78,6 +99,62 @@ pub struct ChatMark {
     /// Whether its soft-deletion event was written.
     #[serde(default)]
     pub deleted: bool,
+    /// Whether its hard-deletion event was written (its messages answered
+    /// 404 while the list still showed it).
+    #[serde(default)]
+    pub gone: bool,
+    /// The chat's `updated_at` (Unix nanoseconds) when it was last fully
+    /// committed: the same value listed again needs no request, and the
+    /// mark is pruned by it.
+    #[serde(default)]
+    pub updated_at: Option<Nanos>,
+}
+
+impl ContentCheckpoint {
+    /// Forget the marks of chats updated before the overlap window behind
+    /// the high-water mark, then the oldest beyond `max`, moving
+    /// `pruned_before` past every forgotten chat. Returns how many were
+    /// forgotten because of `max`.
+    pub fn prune(&mut self, overlap: Nanos, max: usize) -> usize {
+        let Some(high_water) = self.chats_high_water else {
+            return 0;
+        };
+        let mut floor = self
+            .pruned_before
+            .unwrap_or(Nanos::MIN)
+            .max(high_water - overlap);
+        let mut by_age: Vec<(Nanos, String)> = self
+            .chats
+            .iter()
+            .filter_map(|(id, m)| m.updated_at.map(|t| (t, id.clone())))
+            .collect();
+        by_age.sort_unstable();
+        let excess = self.chats.len().saturating_sub(max).min(by_age.len());
+        if excess > 0 {
+            floor = floor.max(by_age[excess - 1].0 + 1);
+        }
+        self.chats
+            .retain(|_, m| m.updated_at.is_none_or(|t| t >= floor));
+        self.pruned_before = Some(floor);
+        excess
+    }
+}
+
+/// The project walk's position. Projects are listed with page tokens
+/// (SPEC §10: no sort key to bind a cursor to), so every walk lists them
+/// all and reads the attachments of those updated since the last walk
+/// (less the overlap); documents are de-duplicated by id inside the
+/// overlap window behind the newest document committed, like activities.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectsCheckpoint {
+    /// Newest project `updated_at` of the last complete walk.
+    pub updated_high_water: Option<Nanos>,
+    /// Newest document `created_at` committed by a complete walk.
+    pub documents_high_water: Option<Nanos>,
+    /// Documents committed inside the overlap window (and by the walk in
+    /// progress): `id -> created_at`.
+    pub recent: RecentIds,
 }
 
 impl Checkpoint {
@@ -124,6 +201,11 @@ impl RecentIds {
     /// Remember `id`.
     pub fn insert(&mut self, id: String, created_at: Nanos) {
         self.0.insert(id, created_at);
+    }
+
+    /// The newest `created_at` remembered.
+    pub fn newest(&self) -> Option<Nanos> {
+        self.0.values().max().copied()
     }
 
     /// How many ids are remembered.
@@ -275,6 +357,28 @@ mod tests {
         assert!(StateFile::lock(&path).is_err(), "second lock must fail");
         drop(state);
         assert!(StateFile::lock(&path).is_ok());
+    }
+
+    #[test]
+    fn chat_marks_prune_by_window_then_count_and_the_floor_covers_them() {
+        let mut c = ContentCheckpoint::default();
+        for (id, t) in [("a", 10), ("b", 50), ("c", 95), ("d", 100)] {
+            let mark = ChatMark {
+                updated_at: Some(t),
+                ..ChatMark::default()
+            };
+            c.chats.insert(id.into(), mark);
+        }
+        c.chats.insert("legacy".into(), ChatMark::default());
+        c.chats_high_water = Some(100);
+        assert_eq!(c.prune(20, 10), 0);
+        assert_eq!(c.pruned_before, Some(80));
+        assert!(!c.chats.contains_key("b") && c.chats.contains_key("c"));
+        // Over the count: the least recently updated go, the floor follows.
+        assert_eq!(c.prune(20, 2), 1);
+        assert_eq!(c.pruned_before, Some(96));
+        let left: Vec<&str> = c.chats.keys().map(String::as_str).collect();
+        assert_eq!(left, ["d", "legacy"]);
     }
 
     #[test]

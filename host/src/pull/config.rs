@@ -114,19 +114,20 @@ pub struct PullConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentPullConfig {
-    /// Which families: `chats` (messages and soft deletions), `artifacts`
-    /// (artifact versions, their text hashed), `files` (chat files,
-    /// downloaded and hashed streaming, content never kept). Default all
-    /// three. Artifacts and files are found through chat messages, so
-    /// they need `chats`.
+    /// Which families: `chats` (messages, soft and hard deletions),
+    /// `artifacts` (artifact versions, their text hashed), `files` (chat
+    /// files, downloaded and hashed streaming, content never kept),
+    /// `projects` (project documents). Default all four. Artifacts and
+    /// files are found through chat messages, so they need `chats`.
     #[serde(default = "default_families")]
     pub families: Vec<ContentFamily>,
-    /// Only chats of these organizations (`organization_ids[]`). Default:
-    /// every organization the key reaches.
+    /// Only chats and projects of these organizations
+    /// (`organization_ids[]`). Default: every organization the key reaches.
     #[serde(default)]
     pub organization_ids: Vec<String>,
-    /// Only chats of these users (`user_...`). Applied by the poller: the
-    /// API refuses `user_ids[]` with `order_by=updated_at` (SPEC §8).
+    /// Only chats and projects of these users (`user_...`, the owner).
+    /// Applied by the poller: the API refuses `user_ids[]` with
+    /// `order_by=updated_at` (SPEC §8).
     #[serde(default)]
     pub user_ids: Vec<String>,
     /// Chats per page (`limit`, 1 to 1000). Default 100.
@@ -142,12 +143,14 @@ pub struct ContentPullConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentFamily {
-    /// Chat messages and soft-deleted chats.
+    /// Chat messages and deleted (soft or hard) chats.
     Chats,
     /// Artifact versions.
     Artifacts,
     /// Chat files.
     Files,
+    /// Project documents.
+    Projects,
 }
 
 fn default_families() -> Vec<ContentFamily> {
@@ -155,6 +158,7 @@ fn default_families() -> Vec<ContentFamily> {
         ContentFamily::Chats,
         ContentFamily::Artifacts,
         ContentFamily::Files,
+        ContentFamily::Projects,
     ]
 }
 const fn default_chat_page_size() -> u32 {
@@ -171,10 +175,15 @@ impl ContentPullConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        let needs_chats = self.has(ContentFamily::Artifacts) || self.has(ContentFamily::Files);
         ensure!(
-            self.has(ContentFamily::Chats),
-            "pull.content.families must include \"chats\": artifacts and files are found \
-             through chat messages"
+            self.has(ContentFamily::Chats) || !needs_chats,
+            "pull.content.families must include \"chats\" with \"artifacts\" or \"files\": \
+             they are found through chat messages"
+        );
+        ensure!(
+            !self.families.is_empty(),
+            "pull.content.families is empty: remove [pull.content] to collect no content"
         );
         for (name, n) in [
             ("chat_page_size", self.chat_page_size),

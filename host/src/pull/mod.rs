@@ -32,6 +32,7 @@ pub mod config;
 pub mod content;
 pub mod health;
 pub mod pace;
+pub mod projects;
 pub mod retry;
 pub mod sink;
 pub mod time;

@@ -32,6 +32,13 @@ pub struct ContentRecord {
     /// `uploaded` (a message's `files[]`) or `generated` (`generated_files[]`).
     #[serde(default)]
     pub direction: Option<String>,
+    /// `not_found`: the artifact version or file answered 404 (no text,
+    /// no digest).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// When `pull` found a listed chat gone (hard deletions).
+    #[serde(default)]
+    pub observed_at: Option<String>,
     /// The host's streaming digest of the file's bytes.
     #[serde(default)]
     pub digest: Option<FileDigest>,

@@ -1,6 +1,7 @@
 //! Conversation content from the Compliance API content endpoints (SPEC
 //! §10) -> canonical audit events: one per chat message, artifact version,
-//! chat file, project document, and chat deletion.
+//! chat file, project document, and chat deletion (soft: `deleted_at`;
+//! hard: the chat answered 404 while still listed).
 //!
 //! What this module owns: turning one content record (`input`, built by
 //! `claude-audit pull`) into one event with the keyed content hash
@@ -34,9 +35,10 @@ pub const SOURCE_NAME: &str = "anthropic.compliance_api.content";
 
 /// The event types content records produce (the control matrix may name
 /// them beside the Activity Feed's types).
-pub const EVENT_TYPES: [&str; 5] = [
+pub const EVENT_TYPES: [&str; 6] = [
     "claude_chat_message",
     "claude_chat_soft_deleted",
+    "claude_chat_hard_deleted",
     "claude_artifact_version",
     "claude_chat_file",
     "claude_project_document",
@@ -113,6 +115,13 @@ pub(crate) fn normalize(
     Ok(Disposition::Emitted(Unmapped::default()))
 }
 
+/// `details.content_status` of artifacts and files: `read`, or
+/// `not_found` when it was deleted between the message listing it and
+/// the download (no hash then).
+fn content_status(r: &ContentRecord) -> &str {
+    r.status.as_deref().unwrap_or("read")
+}
+
 fn missing(what: &'static str) -> RecordError {
     RecordError::missing(what)
 }
@@ -123,6 +132,7 @@ impl<'r> Draft<'r> {
         match r.content_event.as_str() {
             "claude_chat_message" => Self::message(r),
             "claude_chat_soft_deleted" => Self::deleted(r),
+            "claude_chat_hard_deleted" => Self::gone(r),
             "claude_artifact_version" => Self::artifact(r),
             "claude_chat_file" => Self::file(r),
             "claude_project_document" => Self::document(r),
@@ -198,13 +208,28 @@ impl<'r> Draft<'r> {
     }
 
     fn deleted(r: &'r ContentRecord) -> Result<Self, RecordError> {
+        let chat = r.chat.as_ref().ok_or_else(|| missing("chat"))?;
+        let at = chat.deleted_at.as_deref();
+        Self::deletion(r, at.ok_or_else(|| missing("chat.deleted_at"))?, "deleted")
+    }
+
+    /// A chat that answered 404 while listed: deleted for good at an
+    /// unknown time before `observed_at`, when `pull` saw it gone.
+    fn gone(r: &'r ContentRecord) -> Result<Self, RecordError> {
+        let at = r.observed_at.as_deref();
+        let mut d = Self::deletion(r, at.ok_or_else(|| missing("observed_at"))?, "hard_deleted")?;
+        let deleted_at = r.chat.as_ref().and_then(|c| c.deleted_at.as_deref());
+        d.details.insert("deleted_at".into(), json!(deleted_at));
+        d.details.insert("observed_at".into(), json!(r.observed_at));
+        Ok(d)
+    }
+
+    /// A chat's deletion at `at`, its event id `<chat id>:<suffix>`.
+    fn deletion(r: &'r ContentRecord, at: &'r str, suffix: &str) -> Result<Self, RecordError> {
         let mut d = Self::chat_bound(r, &r.content_event)?;
         let chat = r.chat.as_ref().ok_or_else(|| missing("chat"))?;
-        d.created_at_raw = chat
-            .deleted_at
-            .as_deref()
-            .ok_or_else(|| missing("chat.deleted_at"))?;
-        d.event_id = format!("{}:deleted", chat.id);
+        d.created_at_raw = at;
+        d.event_id = format!("{}:{suffix}", chat.id);
         d.action = "delete";
         d.details
             .insert("updated_at".into(), json!(chat.updated_at));
@@ -226,6 +251,7 @@ impl<'r> Draft<'r> {
         det.insert("version_id".into(), a.version_id.clone().into());
         det.insert("artifact_type".into(), json!(a.artifact_type));
         det.insert("title".into(), json!(a.title));
+        det.insert("content_status".into(), content_status(r).into());
         d.text = r
             .text
             .as_deref()
@@ -258,6 +284,7 @@ impl<'r> Draft<'r> {
         for key in ["filename", "mime_type", "size_bytes"] {
             det.insert(key.into(), file.get(key).cloned().unwrap_or(Value::Null));
         }
+        det.insert("content_status".into(), content_status(r).into());
         if let Some(digest) = &r.digest {
             det.insert("content_bytes".into(), digest.bytes.into());
             det.insert("content_md5".into(), digest.content_md5.clone().into());

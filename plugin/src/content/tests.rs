@@ -145,6 +145,30 @@ fn soft_deleted_chats_files_artifacts_and_documents_are_events() {
 }
 
 #[test]
+fn a_hard_deleted_chat_and_a_vanished_file_are_events_without_hashes() {
+    let t = transform("{}");
+    let e = one(
+        &t,
+        &format!(
+            r#"{{"content_event":"claude_chat_hard_deleted","chat":{},"observed_at":"2026-10-03T00:00:00Z"}}"#,
+            chat()
+        ),
+    );
+    assert_eq!(e["event_id"], "claude_chat_1:hard_deleted");
+    assert_eq!(e["action"], "delete");
+    assert_eq!(e["timestamp"], "2026-10-03T00:00:00.000000Z");
+    assert_eq!(e["details"]["updated_at"], "2026-10-01T10:05:00Z");
+    assert!(e["controls"].to_string().contains("GDPR:Art.17"));
+    let file = format!(
+        r#"{{"content_event":"claude_chat_file","chat":{},"message":{{"id":"m","created_at":"2026-10-01T10:01:00Z"}},"file":{{"id":"claude_file_9"}},"direction":"uploaded","status":"not_found"}}"#,
+        chat()
+    );
+    let e = one(&t, &file);
+    assert_eq!(e["details"]["content_status"], "not_found");
+    assert!(e["prompt_hash"].is_null());
+}
+
+#[test]
 fn a_bad_content_record_is_a_dead_letter_without_its_values() {
     let t = transform("{}");
     let out = t.process_batch(br#"{"content_event":"claude_chat_message","chat":{"id":"c"},"message":{"id":"m","created_at":7}}"#);
