@@ -26,7 +26,7 @@ const STORE_IN_CONFIG: &str = "/var/lib/claude-audit/evidence";
 /// The key prefix of the evidence objects (the events use `claude-audit/ocsf/`).
 const PREFIX: &str = "claude-audit/evidence/";
 
-/// A store of several segments and checkpoints, a run summary and a report, to ship.
+/// A store of several segments and checkpoints, run summaries and a report, to ship.
 struct Store {
     sb: Sandbox,
     vkey: String,
@@ -37,30 +37,43 @@ impl Store {
         self.sb.path("store")
     }
 
+    /// A store with one `run` in it (two copies of the fixture, ~1 MiB).
     fn new() -> Self {
         let sb = Sandbox::new();
         let vkey = generate_key(&sb, "signing.key", "audit.example.com/claude");
-        // Three copies of the fixture with their own ids: ~1.6 MiB, two 1 MiB segments.
+        let store = Self { sb, vkey };
+        store.run(&[0, 1]);
+        store
+    }
+
+    /// `run` copies `ks` of the fixture (each with its own ids) into the store: 1 MiB segments,
+    /// a checkpoint every 250 events.
+    fn run(&self, ks: &[usize]) {
         let one = std::fs::read_to_string(fixture("activities.ndjson")).unwrap();
-        let input: String = (0..3)
+        let input: String = ks
+            .iter()
             .map(|k| one.replace("\"id\":\"activity_01", &format!("\"id\":\"activity_{k:02}")))
             .collect();
-        let input = sb.write("input.ndjson", input);
-        let store = sb.path("store");
+        let input = self.sb.write("input.ndjson", input);
         let extra = ["--checkpoint-every", "250", "--segment-mib", "1"];
-        let out = run_into_store(&sb, &input, &store, &extra);
+        let out = run_into_store(&self.sb, &input, &self.dir(), &extra);
         assert!(out.status.success(), "{}", stderr(&out));
-        let key = sb.path("signing.key");
-        let out = report_all(&store, &store.join("reports/all"), &key);
+    }
+
+    /// While the agent tails it: a second run (appending to the segment being read, then a new
+    /// segment, new checkpoints and a second run summary) and a report inside the store.
+    fn grow(&self) {
+        self.run(&[2]);
+        let key = self.sb.path("signing.key");
+        let out = report_all(&self.dir(), &self.dir().join("reports/all"), &key);
         assert!(out.status.success(), "{}", stderr(&out));
-        let s = Self { sb, vkey };
-        let count = |sub: &str, ext: &str| files(&s.dir().join(sub), ext).len();
+        let count = |sub: &str, ext: &str| files(&self.dir().join(sub), ext).len();
         assert!(count("segments", "ndjson") >= 2, "several segments");
         assert!(
             count("checkpoints", "checkpoint") >= 4,
             "several checkpoints"
         );
-        s
+        assert!(count("records", "record") >= 2, "two run summaries");
     }
 
     /// The lines the agents must ship: every newline of the store's text files.
@@ -284,6 +297,8 @@ fn ship_and_restore(agent: &str, command: fn(&Path, &Store, &moto::Moto) -> Comm
     let Some(moto) = start_moto() else { return };
     let log = store.sb.path(&format!("{agent}.log"));
     let child = spawn(command(&bin, &store, &moto), &log);
+    std::thread::sleep(Duration::from_secs(2));
+    store.grow();
     let (objects, listing) = download_all(&moto, &store.sb, store.lines(), &log);
     stop(child);
     let label = format!("{agent} -> s3 evidence/");
