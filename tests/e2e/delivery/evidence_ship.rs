@@ -2,8 +2,8 @@
 //! `pipelines/fluent-bit/evidence-s3.yaml` and `pipelines/vector/evidence-s3.yaml` (only the
 //! paths, moto's endpoint and certificate, and a short upload interval changed), downloaded as
 //! an auditor would, rebuilt by `claude-audit evidence restore` and checked by `verify --key`,
-//! then compared byte for byte with the original store. A lost line is a gap restore names; a
-//! duplicated object is harmless.
+//! then compared byte for byte with the original store (and the report in it verified). A lost
+//! line is a gap restore names; a duplicated object is harmless.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -324,6 +324,18 @@ fn ship_and_restore(agent: &str, command: fn(&Path, &Store, &moto::Moto) -> Comm
         stderr(&verified)
     );
     assert_same_files(&store.dir(), &restored);
+    let report = run(Command::new(BIN)
+        .arg("verify")
+        .arg("--report")
+        .arg(restored.join("reports/all"))
+        .arg("--key")
+        .arg(&store.vkey));
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{label}: {}",
+        stderr(&report)
+    );
 
     assert_duplicate_is_harmless(&store, &objects);
     assert_gap_is_named(&store, &objects);
