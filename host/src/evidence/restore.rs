@@ -112,6 +112,9 @@ impl<'a> Restorer<'a> {
             check_contiguous(file, lines)?;
             self.done.files += 1;
         }
+        for dir in [layout::CHECKPOINTS, retention::RECORDS] {
+            check_numbered(self.seen.keys(), dir)?;
+        }
         self.done.indexes = rebuild_indexes(self.out)?;
         Ok(self.done)
     }
@@ -293,6 +296,30 @@ fn check_contiguous(file: &Path, lines: &BTreeMap<u64, Seen>) -> Result<()> {
     Ok(())
 }
 
+/// The files of `dir` (checkpoints, records) are numbered from 1 without a
+/// hole: a whole file lost in the middle is named here. (Segments are
+/// checked by `verify`, which knows where each must start; a lost newest
+/// file cannot be seen by anyone holding only the bucket.)
+fn check_numbered<'p>(files: impl Iterator<Item = &'p PathBuf>, dir: &str) -> Result<()> {
+    let numbers: Vec<(u64, &Path)> = files
+        .filter(|f| f.starts_with(dir))
+        .filter_map(|f| {
+            let stem = f.file_stem()?.to_str()?;
+            Some((stem.parse().ok()?, f.as_path()))
+        })
+        .collect();
+    for (expected, (number, file)) in (1u64..).zip(numbers) {
+        if number != expected {
+            bail!(
+                "{dir}: number {expected} is missing ({} was shipped): an object was not \
+                 downloaded, was lost, or is not shipped yet",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Recompute every segment's `.idx` from its lines: the leaf hash of each,
 /// or the hash a retention tombstone keeps. Returns how many were written.
 fn rebuild_indexes(out: &Path) -> Result<u64> {
@@ -345,6 +372,24 @@ mod tests {
         ] {
             assert!(store_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_hole_in_the_numbering_is_named() {
+        let paths = |names: &[&str]| -> Vec<PathBuf> {
+            names
+                .iter()
+                .map(|n| Path::new("checkpoints").join(n))
+                .collect()
+        };
+        let whole = paths(&["0000000001.checkpoint", "0000000002.checkpoint"]);
+        check_numbered(whole.iter(), layout::CHECKPOINTS).unwrap();
+        let holed = paths(&["0000000001.checkpoint", "0000000003.checkpoint"]);
+        let err = check_numbered(holed.iter(), layout::CHECKPOINTS)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("number 2 is missing"), "{err}");
+        check_numbered(whole.iter(), retention::RECORDS).unwrap();
     }
 
     #[test]

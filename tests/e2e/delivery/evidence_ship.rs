@@ -16,6 +16,7 @@ use yaml_rust2::Yaml;
 
 use super::{DELIVERY_DEADLINE, assert_object_lock, log_tail, moto, spawn, stop};
 use crate::evidence::{generate_key, report_all, run_into_store};
+use crate::evidence_restore::{assert_same_files, files, restore, shipped_files};
 use crate::pipelines::*;
 use crate::util::{BIN, Sandbox, fixture, run, stderr};
 
@@ -89,29 +90,6 @@ impl Store {
             })
             .sum()
     }
-}
-
-/// Files under `dir` (recursively) whose name ends with `ext`, sorted.
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files(&path, ext));
-        } else if path.to_string_lossy().ends_with(ext) {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
-}
-
-/// The files of a store that travel as lines: all but the lock and the binary indexes.
-fn shipped_files(store: &Path) -> Vec<PathBuf> {
-    files(store, "")
-        .into_iter()
-        .filter(|f| !f.ends_with(".lock") && f.extension().is_none_or(|x| x != "idx"))
-        .collect()
 }
 
 /// The records `{file, offset, line}` of every object in `dir` (gzip or not).
@@ -277,14 +255,6 @@ fn start_moto() -> Option<moto::Moto> {
     }
 }
 
-fn restore(from: &Path, out: &Path) -> std::process::Output {
-    run(Command::new(BIN)
-        .args(["evidence", "restore", "--from"])
-        .arg(from)
-        .arg("--out")
-        .arg(out))
-}
-
 /// Ship the store with `agent`, then restore, verify and compare; a gap and a duplicate.
 fn ship_and_restore(agent: &str, command: fn(&Path, &Store, &moto::Moto) -> Command) {
     let Some(bin) = (match agent {
@@ -339,27 +309,6 @@ fn ship_and_restore(agent: &str, command: fn(&Path, &Store, &moto::Moto) -> Comm
 
     assert_duplicate_is_harmless(&store, &objects);
     assert_gap_is_named(&store, &objects);
-}
-
-/// The restored store holds exactly the original's files (the lock aside), byte for byte.
-fn assert_same_files(original: &Path, restored: &Path) {
-    let relative = |root: &Path| -> BTreeSet<PathBuf> {
-        files(root, "")
-            .into_iter()
-            .filter(|f| !f.ends_with(".lock"))
-            .map(|f| f.strip_prefix(root).unwrap().to_owned())
-            .collect()
-    };
-    let names = relative(original);
-    assert_eq!(names, relative(restored), "the restored store's files");
-    for name in &names {
-        let (a, b) = (original.join(name), restored.join(name));
-        assert!(
-            std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
-            "{} differs",
-            name.display()
-        );
-    }
 }
 
 /// An object downloaded twice (an agent retry) changes nothing.
