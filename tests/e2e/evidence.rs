@@ -58,6 +58,44 @@ impl Evidence {
     }
 }
 
+/// `run` of `input` with `--output events.ndjson` and the store `store` signed with
+/// `signing.key` (both in `sandbox`), plus `extra` options.
+pub(crate) fn run_into_store(
+    sandbox: &Sandbox,
+    input: &Path,
+    store: &Path,
+    extra: &[&str],
+) -> Output {
+    run(sandbox
+        .run_cmd()
+        .arg(input)
+        .arg("--output")
+        .arg(sandbox.path("events.ndjson"))
+        .arg("--evidence")
+        .arg(store)
+        .arg("--evidence-key-file")
+        .arg(sandbox.path("signing.key"))
+        .args(extra))
+}
+
+/// A SOC 2 `report` of the store over 2020-2039 into `out`, signed with `key`.
+pub(crate) fn report_all(store: &Path, out: &Path, key: &Path) -> Output {
+    run(Command::new(BIN)
+        .args([
+            "report",
+            "--framework",
+            "soc2",
+            "--from",
+            "2020-01-01T00:00:00Z",
+        ])
+        .args(["--to", "2039-12-31T00:00:00Z", "--evidence"])
+        .arg(store)
+        .arg("--out")
+        .arg(out)
+        .arg("--key-file")
+        .arg(key))
+}
+
 /// `keys generate`: returns the verifier key printed.
 pub(crate) fn generate_key(sandbox: &Sandbox, file: &str, name: &str) -> String {
     let out = run(Command::new(BIN)

@@ -2,32 +2,18 @@
 //! them: `run` with a dead letter, `pull` through rate limiting and a 5xx.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::evidence::generate_key;
+use crate::evidence::{generate_key, report_all, run_into_store};
 use crate::fake_api::Fault;
 use crate::pull::Pull;
-use crate::util::{BIN, Sandbox, fixture, run, stderr};
+use crate::util::{Sandbox, fixture, run, stderr};
 
 /// `report` over all time, signed with `key`; `report.json`'s completeness.
 fn completeness(sandbox: &Sandbox, store: &Path, key: &Path) -> Value {
     let out = sandbox.path("report");
-    let made = run(Command::new(BIN)
-        .args([
-            "report",
-            "--framework",
-            "soc2",
-            "--from",
-            "2020-01-01T00:00:00Z",
-        ])
-        .args(["--to", "2039-12-31T00:00:00Z", "--evidence"])
-        .arg(store)
-        .arg("--out")
-        .arg(&out)
-        .arg("--key-file")
-        .arg(key));
+    let made = report_all(store, &out, key);
     assert!(made.status.success(), "{}", stderr(&made));
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
@@ -42,15 +28,7 @@ fn run_summaries_give_the_report_dead_letters() {
     input.extend_from_slice(b"{\"not\": \"an activity\"}\nnot json\n");
     let input = sandbox.write("input.ndjson", input);
     let store = sandbox.path("store");
-    let ran = run(sandbox
-        .run_cmd()
-        .arg(&input)
-        .arg("--output")
-        .arg(sandbox.path("events.ndjson"))
-        .arg("--evidence")
-        .arg(&store)
-        .arg("--evidence-key-file")
-        .arg(sandbox.path("signing.key")));
+    let ran = run_into_store(&sandbox, &input, &store, &[]);
     assert_eq!(
         ran.status.code(),
         Some(crate::util::EXIT_DEAD_LETTERS),

@@ -13,6 +13,7 @@ mod detections_serve;
 mod evidence;
 mod evidence_consistency;
 mod evidence_readme;
+mod evidence_restore;
 mod evidence_runs;
 mod evidence_serve;
 mod fake_api;

@@ -11,6 +11,7 @@ mod profile;
 mod prove;
 mod pull;
 mod report;
+mod restore;
 mod retention;
 mod reveal;
 mod rules;
@@ -81,6 +82,9 @@ pub enum Command {
     Report(report::ReportCommand),
     /// Apply retention to an evidence store; place and lift legal holds.
     Retention(retention::RetentionCommand),
+    /// Rebuild an evidence store from the objects the agents shipped
+    /// (`evidence restore`).
+    Evidence(restore::EvidenceCommand),
 }
 
 /// How a command that finished went.
@@ -109,6 +113,7 @@ impl Command {
             Self::Prove(cmd) => cmd.execute(),
             Self::Report(cmd) => cmd.execute(),
             Self::Retention(cmd) => cmd.execute(),
+            Self::Evidence(cmd) => cmd.execute(),
         }
     }
 }

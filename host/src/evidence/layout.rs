@@ -104,18 +104,11 @@ pub fn checkpoints(dir: &Path) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Write `bytes` to `path` atomically and durably: temporary file, fsync,
-/// rename, fsync of the directory. Mode 0600.
+/// Write `bytes` to `path` atomically and durably (mode 0600): the one
+/// writer of [`crate::output::replace_file`], whose temporary file
+/// `<name>.tmp` the directory scans skip (a crash can leave one).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let context = || format!("writing {}", path.display());
-    let mut file = crate::dead_letter::private_file(&tmp).with_context(context)?;
-    file.write_all(bytes).with_context(context)?;
-    file.sync_all().with_context(context)?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(context)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    crate::output::replace_file(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// fsync a directory, so that new names in it survive a crash.

@@ -11,6 +11,7 @@
 //! - [`verify`]: the store verifier; [`proof`]: inclusion proofs;
 //!   [`consistency`]: consistency proofs between checkpoints;
 //! - [`report`], [`report_html`]: signed audit reports;
+//! - [`restore`]: a store rebuilt from the lines the agents shipped;
 //! - [`retention`]: tombstones of events removed by retention, and the
 //!   store's signed records; [`runs`]: run summaries (completeness figures);
 //! - [`content`]: what a report shows of a conversation-content event.
@@ -26,6 +27,7 @@ pub mod proof;
 pub mod recover;
 pub mod report;
 pub mod report_html;
+pub mod restore;
 pub mod retention;
 pub mod runs;
 pub mod sink;

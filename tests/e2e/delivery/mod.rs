@@ -12,6 +12,7 @@
 //! under `CI=true` (see `pipelines::agent`).
 
 mod alerts;
+mod evidence_ship;
 mod fluent_bit;
 pub(crate) mod moto;
 mod receivers;

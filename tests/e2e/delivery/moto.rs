@@ -145,6 +145,12 @@ impl Moto {
         self.helper(&["s3", BUCKET])
     }
 
+    /// Download every object under `prefix` as stored into `dir`; `{"object_lock", "objects":
+    /// [{key, retention}]}`.
+    pub fn download(&self, prefix: &str, dir: &std::path::Path) -> Value {
+        self.helper(&["download", BUCKET, prefix, &dir.display().to_string()])
+    }
+
     /// `{"retention_days", "events"}` of the log group.
     pub fn log_group(&self) -> Value {
         self.helper(&["logs", LOG_GROUP])

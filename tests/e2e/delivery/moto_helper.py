@@ -3,6 +3,8 @@
     moto_helper.py setup ENDPOINT BUCKET DAYS   bucket with Object Lock + COMPLIANCE default retention
     moto_helper.py s3 ENDPOINT BUCKET           every object's events and retention, as JSON
     moto_helper.py logs ENDPOINT GROUP          the group's retention and every event, as JSON
+    moto_helper.py download ENDPOINT BUCKET PREFIX DIR   every object under PREFIX, as stored,
+                                                into DIR (one file each); their keys and retention
     moto_helper.py cert IP CERT KEY             a self-signed certificate for IP (moto's TLS)
     moto_helper.py service-account PATH TOKEN_URI   a Google service-account file (fresh RSA key)
     moto_helper.py tls-proxy IP TARGET_PORT CERT KEY   TLS on IP:<free port> (printed), forwarded
@@ -61,6 +63,23 @@ def read_s3(endpoint, bucket):
             events += [json.loads(line) for line in body.splitlines() if line.strip()]
             objects.append({"key": item["Key"], "retention": retention(s3, bucket, item["Key"])})
     return {"object_lock": lock["ObjectLockEnabled"], "objects": objects, "events": events}
+
+
+def download(endpoint, bucket, prefix, out):
+    """The objects under PREFIX byte for byte (gzip kept), as an auditor would download them."""
+    s3 = client("s3", endpoint)
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            if not item["Key"].lstrip("/").startswith(prefix):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            name = item["Key"].strip("/").replace("/", "_")
+            with open(f"{out}/{name}", "wb") as f:
+                f.write(body)
+            objects.append({"key": item["Key"], "retention": retention(s3, bucket, item["Key"])})
+    return {"object_lock": lock["ObjectLockEnabled"], "objects": objects}
 
 
 def read_logs(endpoint, group):
@@ -182,6 +201,8 @@ def main():
         setup(endpoint, name, sys.argv[4])
     elif verb == "s3":
         print(json.dumps(read_s3(endpoint, name)))
+    elif verb == "download":
+        print(json.dumps(download(endpoint, name, sys.argv[4], sys.argv[5])))
     elif verb == "logs":
         print(json.dumps(read_logs(endpoint, name)))
     else:
