@@ -13,7 +13,8 @@
 //! - [`report`], [`report_html`]: signed audit reports;
 //! - [`retention`]: tombstones of events removed by retention, and the
 //!   store's signed records; [`runs`]: run summaries (completeness figures);
-//! - [`content`]: what a report shows of a conversation-content event.
+//! - [`content`]: what a report shows of a conversation-content event;
+//! - [`tsa`]: RFC 3161 time-stamps on reports.
 
 pub mod checkpoint;
 pub mod consistency;
@@ -30,4 +31,5 @@ pub mod retention;
 pub mod runs;
 pub mod sink;
 pub mod store;
+pub mod tsa;
 pub mod verify;
