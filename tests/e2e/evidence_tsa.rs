@@ -370,7 +370,7 @@ fn an_rsa_tsa_token_verifies_anchored_and_with_openssl_and_forgeries_are_rejecte
 }
 
 #[test]
-fn an_ecdsa_p384_tsa_with_signing_certificate_v1_verifies() {
+fn an_ecdsa_p384_tsa_with_signing_certificate_v1_and_millisecond_gentime_verifies() {
     if openssl_missing() {
         return;
     }
@@ -378,13 +378,18 @@ fn an_ecdsa_p384_tsa_with_signing_certificate_v1_verifies() {
     let tsa = Tsa::start(
         store.sandbox.path("tsa"),
         KeyKind::EcP384,
-        "digests = sha256\ness_cert_id_alg = sha1",
+        // genTime with milliseconds, as many TSAs send it.
+        "digests = sha256\ness_cert_id_alg = sha1\nclock_precision_digits = 3",
     );
     let out = store.report("report", "1", Some(&tsa.url));
     assert!(out.status.success(), "{}", stderr(&out));
     let ok = store.verify("report", Some(&tsa.file("ca.pem")));
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stdout(&ok).contains("time-stamp token anchored"));
+    let said = stdout(&ok);
+    assert!(said.contains("time-stamp token anchored"), "{said}");
+    let at = said.split("time-stamped at ").nth(1).unwrap();
+    let gen_time = at.split(' ').next().unwrap();
+    assert!(gen_time.len() == "2026-12-02T10:59:29.123Z".len(), "{said}");
 }
 
 #[test]

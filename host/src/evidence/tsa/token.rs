@@ -11,20 +11,21 @@
 //! at genTime (RFC 3161 §2.3). Whether the signer is trusted is for
 //! [`super::trust`].
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail, ensure};
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedAttributes, SignedData, SignerIdentifier, SignerInfo};
-use der::asn1::{ObjectIdentifier as Oid, OctetString};
-use der::{Any, Decode, Encode};
+use der::asn1::{Int, ObjectIdentifier as Oid, OctetString};
+use der::{Any, Decode, Encode, Tag, Tagged};
 use x509_cert::Certificate;
+use x509_cert::ext::Extensions;
+use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectKeyIdentifier};
 use x509_cert::spki::AlgorithmIdentifierOwned;
-use x509_tsp::TstInfo;
+use x509_tsp::{Accuracy, MessageImprint};
 
 use super::alg::{self, Digest};
+use crate::pull::time::{Nanos, parse_rfc3339};
 
 const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
 const TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -35,6 +36,50 @@ const SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47"
 const SUBJECT_KEY_ID: Oid = Oid::new_unwrap("2.5.29.14");
 const EXTENDED_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
 const TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
+
+/// TSTInfo (RFC 3161 §2.4.2) as x509-tsp has it, but with genTime read
+/// here: x509-tsp's `GeneralizedTime` (der 0.7) rejects the fractional
+/// seconds RFC 3161 allows and many TSAs send.
+#[derive(der::Sequence)]
+struct TstInfo {
+    version: u8,
+    policy: Oid,
+    message_imprint: MessageImprint,
+    serial_number: Int,
+    gen_time: Any,
+    #[asn1(optional = "true")]
+    accuracy: Option<Accuracy>,
+    #[asn1(default = "Default::default")]
+    ordering: bool,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    tsa: Option<GeneralName>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    extensions: Option<Extensions>,
+}
+
+/// genTime, `YYYYMMDDhhmmss[.s+]Z` (RFC 3161 §2.4.2), as RFC 3339 and
+/// Unix nanoseconds.
+fn gen_time(value: &Any) -> Result<(String, Nanos)> {
+    ensure!(
+        value.tag() == Tag::GeneralizedTime,
+        "genTime is not a GeneralizedTime"
+    );
+    let text = std::str::from_utf8(value.value()).ok();
+    let rfc3339 = text
+        .filter(|t| t.len() >= 15 && t.is_ascii() && t.ends_with('Z'))
+        .map(|t| {
+            let (d, rest) = t.split_at(8);
+            let (h, frac) = rest.split_at(6);
+            let (y, m, d) = (&d[..4], &d[4..6], &d[6..]);
+            let (hh, mm, ss) = (&h[..2], &h[2..4], &h[4..]);
+            format!("{y}-{m}-{d}T{hh}:{mm}:{ss}{frac}")
+        })
+        .with_context(|| format!("genTime {text:?} is not YYYYMMDDhhmmss[.s]Z"))?;
+    let nanos = parse_rfc3339(&rfc3339).with_context(|| format!("genTime {rfc3339}"))?;
+    Ok((rfc3339, nanos))
+}
 
 /// ESSCertID (RFC 2634 §5.4.1), of signing-certificate.
 #[derive(der::Sequence)]
@@ -106,6 +151,8 @@ pub fn verify(token: &[u8], digest: &[u8]) -> Result<Token> {
         .context("the token's SignedData is not DER")?;
     let tst_der = encapsulated_tst_info(&signed)?;
     let tst = TstInfo::from_der(&tst_der).context("the token's TSTInfo is not DER")?;
+    ensure!(tst.version == 1, "TSTInfo version {} (not v1)", tst.version);
+    let (gen_rfc3339, gen_nanos) = gen_time(&tst.gen_time)?;
     check_imprint(&tst, digest)?;
     let signer_info = only_signer(&signed)?;
     let signer = signer_certificate(&signed, signer_info)?;
@@ -123,9 +170,9 @@ pub fn verify(token: &[u8], digest: &[u8]) -> Result<Token> {
         signer_info.signature.as_bytes(),
     )
     .context("the TSA's signature over the token")?;
-    check_tsa_certificate(&signer, tst.gen_time.to_unix_duration())?;
+    check_tsa_certificate(&signer, gen_nanos)?;
     Ok(Token {
-        gen_time: tst.gen_time.to_date_time().to_string(),
+        gen_time: gen_rfc3339,
         serial: hex::encode(tst.serial_number.as_bytes()),
         policy: tst.policy.to_string(),
         nonce: tst.nonce.map(|n| n.as_bytes().to_vec()),
@@ -280,9 +327,13 @@ fn check_signing_certificate(attrs: &SignedAttributes, signer: &Certificate) -> 
     Ok(())
 }
 
+fn nanos(t: x509_cert::time::Time) -> Nanos {
+    t.to_unix_duration().as_nanos() as Nanos
+}
+
 /// RFC 3161 §2.3: a TSA certificate has one extendedKeyUsage,
 /// id-kp-timeStamping, critical; and it was valid at genTime.
-fn check_tsa_certificate(cert: &Certificate, at: Duration) -> Result<()> {
+fn check_tsa_certificate(cert: &Certificate, at: Nanos) -> Result<()> {
     let subject = &cert.tbs_certificate.subject;
     let eku = extension(cert, EXTENDED_KEY_USAGE)
         .with_context(|| format!("the TSA certificate {subject} has no extendedKeyUsage"))?;
@@ -297,7 +348,7 @@ fn check_tsa_certificate(cert: &Certificate, at: Duration) -> Result<()> {
     );
     let validity = &cert.tbs_certificate.validity;
     ensure!(
-        validity.not_before.to_unix_duration() <= at && at <= validity.not_after.to_unix_duration(),
+        nanos(validity.not_before) <= at && at <= nanos(validity.not_after),
         "the TSA certificate {subject} was not valid at genTime ({} to {})",
         validity.not_before,
         validity.not_after
