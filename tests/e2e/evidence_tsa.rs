@@ -141,8 +141,10 @@ impl Drop for Tsa {
 }
 
 /// One request: the query to a file, `openssl ts -reply`, the reply back.
+/// With a file `replay` in `dir`, every later request gets the first reply
+/// again (a replaying or misbehaving TSA).
 fn answer(dir: &Path, n: usize, mut request: tiny_http::Request) {
-    let (query, reply) = (format!("q{n}.tsq"), format!("r{n}.tsr"));
+    let (query, mut reply) = (format!("q{n}.tsq"), format!("r{n}.tsr"));
     let mut body = Vec::new();
     std::io::Read::read_to_end(request.as_reader(), &mut body).unwrap();
     std::fs::write(dir.join(&query), &body).unwrap();
@@ -152,19 +154,23 @@ fn answer(dir: &Path, n: usize, mut request: tiny_http::Request) {
         .find(|h| h.field.equiv("content-type"))
         .map(|h| h.value.to_string());
     assert_eq!(kind.as_deref(), Some("application/timestamp-query"));
-    openssl(
-        dir,
-        &[
-            "ts",
-            "-reply",
-            "-config",
-            "tsa.cnf",
-            "-queryfile",
-            &query,
-            "-out",
-            &reply,
-        ],
-    );
+    if n > 0 && dir.join("replay").exists() {
+        reply = "r0.tsr".to_owned();
+    } else {
+        openssl(
+            dir,
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                "tsa.cnf",
+                "-queryfile",
+                &query,
+                "-out",
+                &reply,
+            ],
+        );
+    }
     let header = tiny_http::Header::from_bytes("content-type", "application/timestamp-reply");
     let response = tiny_http::Response::from_data(std::fs::read(dir.join(&reply)).unwrap())
         .with_header(header.unwrap());
@@ -227,6 +233,14 @@ impl Store {
     }
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -260,6 +274,27 @@ fn an_rsa_tsa_token_verifies_anchored_and_with_openssl_and_forgeries_are_rejecte
         stderr(&out)
     );
     let report = store.sandbox.path("report");
+
+    // The request, read by openssl: v1, SHA-256 of report.json, a nonce,
+    // certReq.
+    let query = openssl(&tsa.dir, &["ts", "-query", "-in", "q0.tsq", "-text"]);
+    let query = String::from_utf8_lossy(&query.stdout).into_owned();
+    let digest = sha256_hex(&std::fs::read(report.join("report.json")).unwrap());
+    // "    0000 - 58 91 ... 08-6d ... d2   X...": 16 bytes after the offset.
+    let imprint: String = query
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("00")?.get(5..52))
+        .collect::<String>()
+        .replace(['-', ' '], "");
+    assert_eq!(imprint, digest, "{query}");
+    for want in [
+        "Version: 1",
+        "Hash Algorithm: sha256",
+        "Nonce: 0x",
+        "Certificate required: yes",
+    ] {
+        assert!(query.contains(want), "{want:?} in {query}");
+    }
 
     // Anchored in the root, or in the TSA certificate itself.
     for anchor in ["ca.pem", "tsa.pem"] {
@@ -413,6 +448,24 @@ fn a_tsa_refusal_or_absence_fails_report_with_the_reason_and_keeps_the_signed_re
     let ok = store.verify("report", None);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(stdout(&ok).contains("no time-stamp token"));
+
+    // A TSA that answers with its first token again: not over our digest.
+    let replay = Tsa::start(
+        store.sandbox.path("replay"),
+        KeyKind::Rsa,
+        "digests = sha256",
+    );
+    let out = store.report("first", "1", Some(&replay.url));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(replay.file("replay"), "").unwrap();
+    let out = store.report("second", "2", Some(&replay.url));
+    assert_eq!(out.status.code(), Some(EXIT_ERROR), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("time-stamps another digest"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!store.sandbox.path("second/report.tsr").exists());
 
     // Nobody listening.
     let gone = {

@@ -261,11 +261,18 @@ fn extension(cert: &Certificate, oid: Oid) -> Option<&x509_cert::ext::Extension>
         .find(|e| e.extn_id == oid)
 }
 
-/// The single value of the signed attribute `oid`.
+/// The single value of the signed attribute `oid`, which must not appear
+/// twice (RFC 5652 §5.3: a verifier could otherwise read another value
+/// than the one checked).
 fn attribute(attrs: &SignedAttributes, oid: Oid) -> Result<Option<&Any>> {
-    let Some(attr) = attrs.iter().find(|a| a.oid == oid) else {
+    let mut found = attrs.iter().filter(|a| a.oid == oid);
+    let Some(attr) = found.next() else {
         return Ok(None);
     };
+    ensure!(
+        found.next().is_none(),
+        "signed attribute {oid} appears twice"
+    );
     ensure!(
         attr.values.len() == 1,
         "signed attribute {oid} has {} values",
