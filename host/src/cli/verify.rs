@@ -194,20 +194,16 @@ impl VerifyCommand {
     /// Check the report's time-stamp token, if any (see `--tsa-cert`).
     fn time_stamp(&self, dir: &Path, json: &[u8]) -> Result<Outcome> {
         let path = dir.join(tsa::TOKEN_FILE);
-        let der = match std::fs::read(&path) {
-            Ok(der) => der,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if self.tsa_cert.is_some() {
-                    return Err(ProofRejected(format!(
-                        "--tsa-cert is given but the report has no time-stamp token ({})",
-                        path.display()
-                    ))
-                    .into());
-                }
-                println!("no time-stamp token ({} absent)", tsa::TOKEN_FILE);
-                return Ok(Outcome::Clean);
+        let Some(der) = read_if_present(&path)? else {
+            if self.tsa_cert.is_some() {
+                let why = format!(
+                    "--tsa-cert is given but the report has no time-stamp token ({})",
+                    path.display()
+                );
+                return Err(ProofRejected(why).into());
             }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            println!("no time-stamp token ({} absent)", tsa::TOKEN_FILE);
+            return Ok(Outcome::Clean);
         };
         let anchor = self
             .tsa_cert
@@ -282,5 +278,14 @@ impl VerifyCommand {
             key.label()
         );
         Ok(Outcome::Clean)
+    }
+}
+
+/// The bytes of `path`, or `None` when there is no such file.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
