@@ -9,7 +9,7 @@
 //!    SHA-256 over every leaf (the leaf hashes alone), and their ratio;
 //! 3. `report` over a store of `--report-events` events (the transformed
 //!    events cycled), run as a child process: its time and peak RSS
-//!    (`getrusage(RUSAGE_CHILDREN)`).
+//!    (its `VmHWM`, read until it exits).
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::bench_serve::proc_kib;
 use crate::evidence::merkle;
 use crate::evidence::note::SignerKey;
 use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
@@ -115,7 +116,7 @@ impl EvidenceBench<'_> {
         std::fs::write(&key_file, key.to_text()).context("writing the bench key")?;
         let exe = std::env::current_exe().context("locating claude-audit")?;
         let started = Instant::now();
-        let status = std::process::Command::new(exe)
+        let child = std::process::Command::new(exe)
             .args([
                 "report",
                 "--framework",
@@ -130,8 +131,9 @@ impl EvidenceBench<'_> {
             .arg("--key-file")
             .arg(&key_file)
             .stderr(std::process::Stdio::null())
-            .status()
+            .spawn()
             .context("running claude-audit report")?;
+        let (status, peak_kib) = wait_with_peak(child)?;
         let secs = started.elapsed().as_secs_f64();
         if !status.success() {
             bail!("claude-audit report failed: {status}");
@@ -139,7 +141,7 @@ impl EvidenceBench<'_> {
         println!(
             "report:         {} events in {secs:.2} s, peak RSS {:.1} MiB (targets < 10 s, bounded)",
             self.report_events,
-            children_max_rss_kib() as f64 / 1024.0
+            peak_kib as f64 / 1024.0
         );
         Ok(())
     }
@@ -197,11 +199,23 @@ fn verify_figures(dir: &Path, key: &SignerKey) -> Result<()> {
     Ok(())
 }
 
-/// Peak RSS of the largest child waited for, KiB (Linux `ru_maxrss`).
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage fills the struct we own; no other memory involved.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    if rc == 0 { usage.ru_maxrss } else { -1 }
+/// Wait for `child`, reading its peak RSS (`VmHWM` of `/proc/PID/status`,
+/// KiB) until it exits. Not `getrusage(RUSAGE_CHILDREN)`: Linux carries
+/// the parent's peak into a child's `ru_maxrss` across fork and exec, so
+/// it reported the bench's own memory, not the report's.
+fn wait_with_peak(mut child: std::process::Child) -> Result<(std::process::ExitStatus, u64)> {
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .context("waiting for claude-audit report")?
+        {
+            return Ok((status, peak));
+        }
+        // VmHWM only grows; a read that races the exit keeps the last one.
+        if let Ok(kib) = proc_kib(child.id(), "VmHWM:") {
+            peak = peak.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
