@@ -114,6 +114,33 @@ pub(crate) fn generate_key(sandbox: &Sandbox, file: &str, name: &str) -> String 
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// `report` over `store` for 2026 (SOC 2), into `out`, signed with the
+/// sandbox's `signing.key`.
+pub(crate) fn report_cmd(
+    sandbox: &Sandbox,
+    store: &Path,
+    out: &Path,
+    sample: &str,
+    seed: &str,
+) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["report", "--framework", "soc2"])
+        .args([
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            "2027-01-01T00:00:00Z",
+        ])
+        .args(["--sample", sample, "--seed", seed])
+        .arg("--evidence")
+        .arg(store)
+        .arg("--out")
+        .arg(out)
+        .arg("--key-file")
+        .arg(sandbox.path("signing.key"));
+    cmd
+}
+
 /// RFC 6962 MTH, written here from the RFC independently of the host.
 pub(crate) fn mth(leaves: &[&[u8]]) -> [u8; 32] {
     match leaves.len() {
@@ -582,28 +609,13 @@ fn a_signed_report_verifies_and_one_changed_byte_is_rejected() {
     let out = run(&mut e.run_cmd(&[&fixture("activities.ndjson")], "events.ndjson", &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     let report_dir = e.sandbox.path("report");
-    let out = run(Command::new(BIN)
-        .args([
-            "report",
-            "--framework",
-            "soc2",
-            "--from",
-            "2026-01-01T00:00:00Z",
-        ])
-        .args([
-            "--to",
-            "2027-01-01T00:00:00Z",
-            "--sample",
-            "10",
-            "--seed",
-            "42",
-        ])
-        .arg("--evidence")
-        .arg(e.store())
-        .arg("--out")
-        .arg(&report_dir)
-        .arg("--key-file")
-        .arg(e.sandbox.path("signing.key")));
+    let out = run(&mut report_cmd(
+        &e.sandbox,
+        &e.store(),
+        &report_dir,
+        "10",
+        "42",
+    ));
     assert!(out.status.success(), "{}", stderr(&out));
     let json = std::fs::read(report_dir.join("report.json")).unwrap();
     let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -635,28 +647,7 @@ fn a_signed_report_verifies_and_one_changed_byte_is_rejected() {
     );
     // The same seed gives the same sample.
     let again = e.sandbox.path("again");
-    let out = run(Command::new(BIN)
-        .args([
-            "report",
-            "--framework",
-            "soc2",
-            "--from",
-            "2026-01-01T00:00:00Z",
-        ])
-        .args([
-            "--to",
-            "2027-01-01T00:00:00Z",
-            "--sample",
-            "10",
-            "--seed",
-            "42",
-        ])
-        .arg("--evidence")
-        .arg(e.store())
-        .arg("--out")
-        .arg(&again)
-        .arg("--key-file")
-        .arg(e.sandbox.path("signing.key")));
+    let out = run(&mut report_cmd(&e.sandbox, &e.store(), &again, "10", "42"));
     assert!(out.status.success(), "{}", stderr(&out));
     let second: serde_json::Value =
         serde_json::from_slice(&std::fs::read(again.join("report.json")).unwrap()).unwrap();

@@ -16,6 +16,7 @@ mod evidence_readme;
 mod evidence_restore;
 mod evidence_runs;
 mod evidence_serve;
+mod evidence_tsa;
 mod fake_api;
 mod fake_content;
 mod fluentbit_abi;

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::bench_serve::proc_kib;
 use crate::evidence::merkle;
 use crate::evidence::note::SignerKey;
 use crate::evidence::sink::{CheckpointPolicy, EvidenceSink};
@@ -291,15 +292,11 @@ fn thread_cpu_secs() -> f64 {
 /// `getrusage(RUSAGE_CHILDREN)` would also count the bench's own pages,
 /// which a spawned child shares until it executes the new program.
 fn wait_watching_peak(child: &mut std::process::Child) -> Result<(std::process::ExitStatus, u64)> {
-    let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0;
     loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file) {
-            let hwm = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        // Gone between two reads (exited): the last peak read stands.
+        if let Ok(hwm) = proc_kib(child.id(), "VmHWM:") {
+            peak_kib = peak_kib.max(hwm);
         }
         if let Some(status) = child
             .try_wait()

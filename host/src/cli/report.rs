@@ -1,22 +1,25 @@
 //! `claude-audit report`: a signed audit report over an evidence store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use sha2::{Digest as _, Sha256};
 
 use super::Outcome;
 use crate::evidence::layout;
 use crate::evidence::note::SignerKey;
 use crate::evidence::report::{self, ReportRequest};
 use crate::evidence::report_html;
+use crate::evidence::tsa;
 use crate::keys::KeySource;
 use crate::pull::time::parse_rfc3339;
 
 /// Write a signed audit report of a period: `report.json` (signed by
 /// `report.json.sig`, a signed note over its SHA-256) and `report.html`
-/// (self-contained). `claude-audit verify --report DIR --key VKEY` checks
-/// it, with every sampled event's inclusion proof.
+/// (self-contained), and with `--tsa URL` an RFC 3161 time-stamp token
+/// `report.tsr`. `claude-audit verify --report DIR --key VKEY` checks it,
+/// with every sampled event's inclusion proof.
 #[derive(Debug, Args)]
 pub struct ReportCommand {
     /// The evidence store.
@@ -54,6 +57,12 @@ pub struct ReportCommand {
     /// The signing key, from an environment variable.
     #[arg(long, value_name = "VAR")]
     pub key_env: Option<String>,
+
+    /// Time-stamp the report at this RFC 3161 time-stamping authority
+    /// (HTTP POST of a TimeStampReq over SHA-256 of report.json); the
+    /// checked token is written to report.tsr.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 impl ReportCommand {
@@ -95,6 +104,7 @@ impl ReportCommand {
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         let sig = report::sign_digest(&json, &key)?;
+        remove_stale_token(&self.out)?;
         layout::write_atomic(&self.out.join("report.json"), &json)?;
         layout::write_atomic(&self.out.join("report.json.sig"), sig.as_bytes())?;
         let html = report_html::render(&report);
@@ -108,6 +118,45 @@ impl ReportCommand {
             report.sample.events.len(),
             self.out.display()
         );
+        if let Some(url) = &self.tsa {
+            time_stamp(url, &json, &self.out)?;
+        }
         Ok(Outcome::Clean)
     }
+}
+
+/// A token of an earlier report in the same directory would not match the
+/// new report.json: remove it before writing the report.
+fn remove_stale_token(out: &Path) -> Result<()> {
+    let path = out.join(tsa::TOKEN_FILE);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the old {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Time-stamp report.json at the TSA `url` and write the token. On error
+/// the report stays written and signed, without report.tsr.
+fn time_stamp(url: &str, json: &[u8], out: &Path) -> Result<()> {
+    let digest: [u8; 32] = Sha256::digest(json).into();
+    let stamp = tsa::client::stamp(url, &digest).with_context(|| {
+        format!(
+            "time-stamping the report at {url} (report.json, its signature and report.html are \
+             written and signed in {}; {} is not)",
+            out.display(),
+            tsa::TOKEN_FILE
+        )
+    })?;
+    layout::write_atomic(&out.join(tsa::TOKEN_FILE), &stamp.der)?;
+    eprintln!(
+        "claude-audit: report: time-stamped by {} at {} (serial {}, policy {}); token in {}",
+        stamp.token.subject(),
+        stamp.token.gen_time,
+        stamp.token.serial,
+        stamp.token.policy,
+        tsa::TOKEN_FILE
+    );
+    Ok(())
 }

@@ -7,12 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use clap::Args;
+use sha2::{Digest as _, Sha256};
 
 use super::Outcome;
 use super::evidence::parse_verifier;
 use crate::evidence::consistency::{self, ConsistencyProof};
 use crate::evidence::layout;
 use crate::evidence::proof::{Proof, verify_proof};
+use crate::evidence::tsa;
 use crate::evidence::verify::{Failure, verify_store};
 
 /// Verify an evidence store (every record, leaf hash, Merkle root,
@@ -23,7 +25,8 @@ use crate::evidence::verify::{Failure, verify_store};
 /// Exit codes: 0 verified; 1 verified up to the newest checkpoint, but
 /// events after it are covered by no checkpoint (a crash before the
 /// checkpoint, or a removed checkpoint: compare with a checkpoint kept
-/// elsewhere); 2 error (arguments, unreadable files); 5 the evidence does
+/// elsewhere), or a report's time-stamp token verified but not anchored
+/// (no --tsa-cert); 2 error (arguments, unreadable files); 5 the evidence does
 /// not verify (the first bad record or checkpoint is named on stderr).
 #[derive(Debug, Args)]
 pub struct VerifyCommand {
@@ -53,6 +56,14 @@ pub struct VerifyCommand {
     /// inclusion proof of every sampled event.
     #[arg(long, value_name = "DIR", requires = "key", conflicts_with_all = ["dir", "proof"])]
     pub report: Option<PathBuf>,
+
+    /// The time-stamping authority's certificate (PEM) that anchors the
+    /// report's time-stamp token (report.tsr): the token's signer must be
+    /// this certificate or be issued by it. With it, a report without a
+    /// token does not verify; without it, a token is checked but not
+    /// anchored (exit code 1).
+    #[arg(long, value_name = "FILE", requires = "report")]
+    pub tsa_cert: Option<PathBuf>,
 }
 
 /// Exit code when evidence does not verify.
@@ -177,6 +188,58 @@ impl VerifyCommand {
             key.label(),
             report.sample.events.len()
         );
+        self.time_stamp(dir, &json)
+    }
+
+    /// Check the report's time-stamp token, if any (see `--tsa-cert`).
+    fn time_stamp(&self, dir: &Path, json: &[u8]) -> Result<Outcome> {
+        let path = dir.join(tsa::TOKEN_FILE);
+        let Some(der) = read_if_present(&path)? else {
+            if self.tsa_cert.is_some() {
+                let why = format!(
+                    "--tsa-cert is given but the report has no time-stamp token ({})",
+                    path.display()
+                );
+                return Err(ProofRejected(why).into());
+            }
+            println!("no time-stamp token ({} absent)", tsa::TOKEN_FILE);
+            return Ok(Outcome::Clean);
+        };
+        let anchor = self
+            .tsa_cert
+            .as_deref()
+            .map(tsa::trust::load_anchor)
+            .transpose()?;
+        let digest = Sha256::digest(json);
+        let token = tsa::token::verify(&der, &digest)
+            .map_err(|e| ProofRejected(format!("time-stamp token {}: {e:#}", path.display())))?;
+        println!(
+            "time-stamp token verified: SHA-256 of report.json time-stamped at {} by {} (serial \
+             {}, policy {})",
+            token.gen_time,
+            token.subject(),
+            token.serial,
+            token.policy
+        );
+        let Some(anchor) = anchor else {
+            eprintln!(
+                "claude-audit: verify: the time-stamp token's signer is NOT trust-anchored: its \
+                 signature is valid, but anyone can make such a token; pass --tsa-cert FILE (the \
+                 TSA's certificate or its issuer) to check who signed it"
+            );
+            return Ok(Outcome::Partial);
+        };
+        let how = tsa::trust::check(&token.signer, &anchor)
+            .map_err(|e| ProofRejected(format!("time-stamp token {}: {e:#}", path.display())))?;
+        let how = match how {
+            tsa::trust::Anchored::Itself => "is the --tsa-cert",
+            tsa::trust::Anchored::IssuedBy => "is issued by the --tsa-cert",
+        };
+        println!(
+            "time-stamp token anchored: signer {} {how} {}",
+            token.subject(),
+            anchor.tbs_certificate.subject
+        );
         Ok(Outcome::Clean)
     }
 
@@ -215,5 +278,14 @@ impl VerifyCommand {
             key.label()
         );
         Ok(Outcome::Clean)
+    }
+}
+
+/// The bytes of `path`, or `None` when there is no such file.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }

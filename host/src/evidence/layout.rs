@@ -10,6 +10,7 @@
 //! ```
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -33,6 +34,24 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// Call `f(leaf, line)` for each line of the events file (without its
+    /// newline; a last line without one included), reading it in 1 MiB
+    /// chunks: memory is one line, not the segment (up to 64 MiB).
+    pub fn for_each_line(&self, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        let context = || format!("reading {}", self.events.display());
+        let file = File::open(&self.events).with_context(context)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut line = Vec::new();
+        for leaf in self.first.. {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).with_context(context)? == 0 {
+                break;
+            }
+            f(leaf, line.strip_suffix(b"\n").unwrap_or(&line))?;
+        }
+        Ok(())
+    }
+
     /// The segment of `dir` starting at leaf `first`.
     pub fn at(dir: &Path, first: u64) -> Self {
         let base = dir.join(SEGMENTS).join(format!("{first:020}"));
@@ -116,4 +135,31 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines come out numbered from the segment's first leaf, without
+    /// newlines, a last line without one included, longer lines than the
+    /// reader's buffer whole.
+    #[test]
+    fn for_each_line_streams_the_lines_of_a_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(SEGMENTS)).unwrap();
+        let segment = Segment::at(dir.path(), 7);
+        let long = "x".repeat((1 << 20) + 10);
+        let text = format!("a\n{long}\n\nb");
+        std::fs::write(&segment.events, &text).unwrap();
+        let mut seen = Vec::new();
+        segment
+            .for_each_line(|leaf, line| {
+                seen.push((leaf, String::from_utf8(line.to_vec()).unwrap()));
+                Ok(())
+            })
+            .unwrap();
+        let want = [(7, "a"), (8, long.as_str()), (9, ""), (10, "b")];
+        assert_eq!(seen, want.map(|(l, s)| (l, s.to_owned())));
+    }
 }

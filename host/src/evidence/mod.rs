@@ -14,7 +14,8 @@
 //! - [`restore`]: a store rebuilt from the lines the agents shipped;
 //! - [`retention`]: tombstones of events removed by retention, and the
 //!   store's signed records; [`runs`]: run summaries (completeness figures);
-//! - [`content`]: what a report shows of a conversation-content event.
+//! - [`content`]: what a report shows of a conversation-content event;
+//! - [`tsa`]: RFC 3161 time-stamps on reports.
 
 pub mod checkpoint;
 pub mod consistency;
@@ -32,4 +33,5 @@ pub mod retention;
 pub mod runs;
 pub mod sink;
 pub mod store;
+pub mod tsa;
 pub mod verify;

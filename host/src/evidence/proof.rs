@@ -122,13 +122,19 @@ impl Prover {
 pub fn find_event(dir: &Path, id: &str) -> Result<(u64, Vec<u8>)> {
     let needle = serde_json::to_string(id)?;
     let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut found = None;
     for segment in layout::segments(dir)? {
-        let data = std::fs::read(&segment.events)
-            .with_context(|| format!("reading {}", segment.events.display()))?;
-        for (i, line) in data.split(|b| *b == b'\n').enumerate() {
-            if finder.find(line).is_some() && event_id(line).as_deref() == Some(id) {
-                return Ok((segment.first + i as u64, line.to_vec()));
+        segment.for_each_line(|leaf, line| {
+            if found.is_none()
+                && finder.find(line).is_some()
+                && event_id(line).as_deref() == Some(id)
+            {
+                found = Some((leaf, line.to_vec()));
             }
+            Ok(())
+        })?;
+        if let Some(hit) = found {
+            return Ok(hit);
         }
     }
     bail!("no event with event_id {id:?} in the evidence store")

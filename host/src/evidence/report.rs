@@ -5,8 +5,9 @@
 //! signed with a detached signed note over its SHA-256.
 //!
 //! Memory: counters (bounded by the number of distinct categories, types,
-//! controls and days) plus the proof tree (64 bytes per event up to the
-//! checkpoint) and the sample; never the events themselves.
+//! controls and days), the proof tree (64 bytes per 1,024 events, see
+//! [`super::merkle::Tree::over`]), the sample and one line at a time of
+//! the segments; never the events themselves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -460,16 +461,7 @@ pub fn build(dir: &Path, key: &VerifierKey, request: ReportRequest) -> Result<Re
         request,
     };
     for segment in layout::segments(dir)? {
-        let data = std::fs::read(&segment.events)
-            .with_context(|| format!("reading {}", segment.events.display()))?;
-        let lines = data.strip_suffix(b"\n").unwrap_or(&data);
-        if lines.is_empty() {
-            continue;
-        }
-        for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
-            let leaf = segment.first + i as u64;
-            g.event(leaf, line, leaf < covered)?;
-        }
+        segment.for_each_line(|leaf, line| g.event(leaf, line, leaf < covered))?;
     }
     let c = prover.checkpoint();
     let checkpoint = CoveredCheckpoint {
