@@ -30,6 +30,9 @@
 //! If the configuration is missing or invalid the filter fails closed: every
 //! record becomes a `config_error` dead letter; nothing unredacted goes out.
 //!
+//! In `event_format: msgpack` the record arrives as msgpack and the answer
+//! leaves wrapped in a one-entry msgpack map ([`msgpack`]).
+//!
 //! This module is plain Rust (compiled on every target) so that it is unit
 //! tested natively; only the pointer handling lives in `abi/fluentbit.rs`.
 
@@ -42,6 +45,8 @@ use crate::batch::Transform;
 use crate::config::InputConfig;
 use crate::error::RecordErrorKind;
 use crate::redact::pseudonym::{HmacKey, MIN_KEY_BYTES};
+
+pub mod msgpack;
 
 /// The configuration file the filter looks for in each directory of its
 /// `accessible_paths` (exactly one of them must hold it).

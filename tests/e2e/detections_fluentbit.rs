@@ -4,14 +4,16 @@
 //! filter gives one record per record) and `pipelines/fluent-bit/
 //! split-alerts.lua` splits them into records. The result equals
 //! `claude-audit run --batch-records 1` (alerts right after their event):
-//! through the ABI harness, and through the real Fluent Bit when present.
+//! through the ABI harness, and through the real Fluent Bit when present, in
+//! both event formats (msgpack: the `wasm` filter, then the `parser` filter
+//! that unwraps `claude_audit_json`, then the split).
 
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::detections::{CANARY_EMAIL, CANARY_IP, failures};
-use crate::fluentbit_abi::{FluentBit, configured};
+use crate::fluentbit_abi::{FORMATS, FluentBit, Format, configured};
 use crate::pipelines::{fluent_bit, fluent_bit_module};
 use crate::util::{Sandbox, fixture, read_ndjson, repo_file, run, stderr};
 
@@ -63,26 +65,63 @@ fn module_detections_equal_run_through_the_abi() {
     let sb = Sandbox::new();
     let input = input();
     let expected = reference(&sb, &input);
-    let mut fb = FluentBit::new(&[&configured(&sb, POLICY)]);
-    let mut got = Vec::new();
-    for record in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let answer = fb.call_bytes(record);
-        assert!(!String::from_utf8_lossy(&answer).contains(CANARY_EMAIL));
-        assert!(!String::from_utf8_lossy(&answer).contains(CANARY_IP));
-        split(serde_json::from_slice(&answer).unwrap(), &mut got);
-    }
     assert!(
         alert_count(&expected) > 12,
         "brute force, spray and signals"
     );
-    assert_eq!(got.len(), expected.len());
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_eq!(g, e, "record {i} differs from `claude-audit run`");
+    let etc = configured(&sb, POLICY);
+    for format in FORMATS {
+        let mut fb = FluentBit::new(&[&etc]);
+        let mut got = Vec::new();
+        for record in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let answer = fb.call_in(format, record);
+            assert!(!String::from_utf8_lossy(&answer).contains(CANARY_EMAIL));
+            assert!(!String::from_utf8_lossy(&answer).contains(CANARY_IP));
+            split(serde_json::from_slice(&answer).unwrap(), &mut got);
+        }
+        assert_eq!(got.len(), expected.len(), "{format:?}");
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                g, e,
+                "{format:?}: record {i} differs from `claude-audit run`"
+            );
+        }
     }
 }
 
 #[test]
 fn module_detections_through_the_real_fluent_bit_with_the_lua_split() {
+    through_the_real_fluent_bit(Format::Json);
+}
+
+#[test]
+fn module_detections_through_the_real_fluent_bit_in_msgpack_mode() {
+    through_the_real_fluent_bit(Format::Msgpack);
+}
+
+/// The wasm filter in `format` (and, for msgpack, the `parser` filter that
+/// unwraps the answer, as the README's Fluent Bit section shows).
+fn wasm_filters(format: Format, module: &std::path::Path, etc: &std::path::Path) -> String {
+    let (function, event_format, unwrap) = match format {
+        Format::Json => ("claude_audit_filter", "json", String::new()),
+        Format::Msgpack => (
+            "claude_audit_filter_msgpack",
+            "msgpack",
+            "\x20   - name: parser\n      match: '*'\n      key_name: claude_audit_json\n      \
+             parser: json\n"
+                .to_owned(),
+        ),
+    };
+    format!(
+        "\x20 filters:\n    - name: wasm\n      match: '*'\n      wasm_path: {module}\n      \
+         function_name: {function}\n      event_format: {event_format}\n      accessible_paths: {etc}\n      \
+         wasm_heap_size: 8M\n      wasm_stack_size: 64K\n{unwrap}",
+        module = module.display(),
+        etc = etc.display(),
+    )
+}
+
+fn through_the_real_fluent_bit(format: Format) {
     let Some(bin) = fluent_bit() else { return };
     let Some(module) = fluent_bit_module() else {
         return;
@@ -97,15 +136,12 @@ fn module_detections_through_the_real_fluent_bit_with_the_lua_split() {
          parsers:\n  - name: json\n    format: json\n\
          pipeline:\n  inputs:\n    - name: tail\n      tag: claude.events.file\n      path: {input}\n      \
          parser: json\n      read_from_head: true\n      exit_on_eof: true\n\
-         \x20 filters:\n    - name: wasm\n      match: '*'\n      wasm_path: {module}\n      \
-         function_name: claude_audit_filter\n      event_format: json\n      accessible_paths: {etc}\n      \
-         wasm_heap_size: 8M\n      wasm_stack_size: 64K\n\
+         {filters}\
          \x20   - name: lua\n      match: '*'\n      script: {lua}\n      call: claude_audit_split_alerts\n      enable_flb_null: true\n\
          \x20 outputs:\n    - name: file\n      match: '*'\n      path: {dir}\n      file: out.ndjson\n      \
          format: plain\n",
         input = input_path.display(),
-        module = module.display(),
-        etc = etc.display(),
+        filters = wasm_filters(format, &module, &etc),
         lua = repo_file("pipelines/fluent-bit/split-alerts.lua").display(),
         dir = sb.dir.path().display(),
     );
@@ -125,6 +161,6 @@ fn module_detections_through_the_real_fluent_bit_with_the_lua_split() {
     assert_eq!(alert_count(&got), alert_count(&expected), "{log}");
     assert_eq!(
         got, expected,
-        "Fluent Bit + Lua split differs from `claude-audit run`"
+        "{format:?}: Fluent Bit + Lua split differs from `claude-audit run`"
     );
 }

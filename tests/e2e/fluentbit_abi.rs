@@ -1,20 +1,27 @@
 //! The Fluent Bit core module (`CLAUDE_AUDIT_FLUENTBIT_WASM`, built by
 //! host/build.rs for wasm32-wasip1) driven exactly as Fluent Bit 5.1's `wasm`
-//! filter drives it in `event_format: json` (shared/agents/fluent-bit-wasm.md,
-//! `src/wasm/flb_wasm.c`): WASI preview 1 with the filter's
-//! `accessible_paths` as the only preopen (guest name = host path, as WAMR
-//! does), `_initialize` run once, then per record the tag and the JSON text,
-//! each plus a NUL, copied in through the module's exported `malloc`, the
-//! six-i32 call, the result read up to its NUL (bounds-checked, as WAMR's
-//! `wasm_runtime_validate_app_str_addr` does) and both copies released with
-//! `free`.
+//! filter drives it (shared/agents/fluent-bit-wasm.md, `src/wasm/flb_wasm.c`):
+//! WASI preview 1 with the filter's `accessible_paths` as the only preopen
+//! (guest name = host path, as WAMR does), `_initialize` run once, then per
+//! record the tag plus a NUL and the record copied in through the module's
+//! exported `malloc`, the six-i32 call, the result read up to its NUL
+//! (bounds-checked, as WAMR's `wasm_runtime_validate_app_str_addr` does, then
+//! `strdup`) and both copies released with `free`. Both event formats:
+//! `json` (`claude_audit_filter`: the JSON text plus a NUL) and `msgpack`
+//! (`claude_audit_filter_msgpack`: the record packed as Fluent Bit's JSON
+//! parser packs it, no NUL; the answer must decode, whole, from the bytes
+//! before its first zero byte).
 //!
 //! Every answer is compared with what `claude-audit run` makes of the same
 //! record with the same key and policy: events byte for byte, dead letters by
 //! kind, field and reason. No Fluent Bit is needed.
 
+use std::collections::HashMap;
+use std::io::Cursor;
 use std::path::Path;
 use std::sync::OnceLock;
+
+use serde::Deserialize;
 
 use serde_json::Value;
 use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
@@ -30,6 +37,20 @@ const DEAD_LETTER_KEY: &str = "claude_audit_dead_letter";
 const WASM_PAGE: u64 = 64 << 10;
 /// A Fluent Bit tag, as `tail` would set it.
 const TAG: &str = "claude.activity";
+/// The one key of a msgpack-mode answer (`plugin/src/filter/msgpack.rs`).
+const MSGPACK_JSON_KEY: &str = "claude_audit_json";
+
+/// Fluent Bit's `event_format`, and the export the filter names for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `event_format: json`, `function_name: claude_audit_filter`.
+    Json,
+    /// `event_format: msgpack`, `function_name: claude_audit_filter_msgpack`.
+    Msgpack,
+}
+
+/// Both formats, for tests that check each.
+pub(crate) const FORMATS: [Format; 2] = [Format::Json, Format::Msgpack];
 
 /// The engine and the compiled module, shared by the tests of this binary
 /// (compiling the module takes a moment).
@@ -47,6 +68,7 @@ pub(crate) struct FluentBit {
     store: Store<WasiP1Ctx>,
     memory: Memory,
     filter: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
+    filter_msgpack: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
     malloc: TypedFunc<u32, u32>,
     free: TypedFunc<u32, ()>,
     stdout: MemoryOutputPipe,
@@ -81,6 +103,9 @@ impl FluentBit {
             filter: instance
                 .get_typed_func(&mut store, "claude_audit_filter")
                 .expect("the six-i32 filter function"),
+            filter_msgpack: instance
+                .get_typed_func(&mut store, "claude_audit_filter_msgpack")
+                .expect("the six-i32 msgpack filter function"),
             malloc: instance
                 .get_typed_func(&mut store, "malloc")
                 .expect("malloc(i32) -> i32"),
@@ -112,12 +137,30 @@ impl FluentBit {
 
     /// [`Self::call`], returning the answer's exact bytes.
     pub(crate) fn call_bytes(&mut self, record: &[u8]) -> Vec<u8> {
+        self.call_in(Format::Json, record)
+    }
+
+    /// One record (JSON text, as the tail input reads it) through the filter
+    /// in `format`; the answer's exact JSON bytes (in msgpack mode, the JSON
+    /// text the msgpack answer carries, without the padding space).
+    pub(crate) fn call_in(&mut self, format: Format, record: &[u8]) -> Vec<u8> {
         let tag_ptr = self.dup(&[TAG.as_bytes(), b"\0"].concat());
-        let record_ptr = self.dup(&[record, b"\0"].concat());
-        let answer = self.call_raw(tag_ptr, record_ptr, record.len() as u32);
-        for ptr in [tag_ptr, record_ptr] {
-            self.free.call(&mut self.store, ptr).unwrap();
-        }
+        let answer = match format {
+            Format::Json => {
+                let record_ptr = self.dup(&[record, b"\0"].concat());
+                let answer = self.call_raw(tag_ptr, record_ptr, record.len() as u32);
+                self.free.call(&mut self.store, record_ptr).unwrap();
+                answer
+            }
+            Format::Msgpack => {
+                let packed = pack(record);
+                let record_ptr = self.dup(&packed);
+                let answer = self.call_raw_msgpack(record_ptr, packed.len() as u32);
+                self.free.call(&mut self.store, record_ptr).unwrap();
+                answer
+            }
+        };
+        self.free.call(&mut self.store, tag_ptr).unwrap();
         answer
     }
 
@@ -125,6 +168,29 @@ impl FluentBit {
     /// it (`strdup`): a NUL-terminated string inside memory, which must be a
     /// JSON object.
     fn call_raw(&mut self, tag_ptr: u32, record_ptr: u32, record_len: u32) -> Vec<u8> {
+        let filter = self.filter.clone();
+        let bytes = self.result(filter, (tag_ptr, record_ptr, record_len));
+        let value: Value = serde_json::from_slice(&bytes).expect("a JSON result");
+        assert!(
+            value.is_object(),
+            "Fluent Bit keeps only JSON objects: {value}"
+        );
+        bytes
+    }
+
+    /// The msgpack call (see [`unwrap_msgpack`]). Returns the JSON text.
+    fn call_raw_msgpack(&mut self, record_ptr: u32, record_len: u32) -> Vec<u8> {
+        let filter = self.filter_msgpack.clone();
+        unwrap_msgpack(&self.result(filter, (0, record_ptr, record_len)))
+    }
+
+    /// Call `filter` with (tag, record, length) and read the result up to
+    /// its NUL, bounds-checked as WAMR does.
+    fn result(
+        &mut self,
+        filter: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
+        (tag_ptr, record_ptr, record_len): (u32, u32, u32),
+    ) -> Vec<u8> {
         let args = (
             tag_ptr,
             TAG.len() as u32,
@@ -133,7 +199,7 @@ impl FluentBit {
             record_ptr,
             record_len,
         );
-        let result = self.filter.call(&mut self.store, args).unwrap() as usize;
+        let result = filter.call(&mut self.store, args).unwrap() as usize;
         let data = self.memory.data(&self.store);
         assert!(
             result != 0 && result < data.len(),
@@ -143,13 +209,7 @@ impl FluentBit {
             .iter()
             .position(|b| *b == 0)
             .expect("NUL-terminated inside linear memory");
-        let bytes = data[result..result + len].to_vec();
-        let value: Value = serde_json::from_slice(&bytes).expect("a JSON result");
-        assert!(
-            value.is_object(),
-            "Fluent Bit keeps only JSON objects: {value}"
-        );
-        bytes
+        data[result..result + len].to_vec()
     }
 
     fn memory_pages(&self) -> u64 {
@@ -159,6 +219,30 @@ impl FluentBit {
     fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
+}
+
+/// What Fluent Bit's msgpack mode reads of an answer (`bytes`, up to the
+/// NUL) must be one whole msgpack map `{"claude_audit_json": "<a JSON
+/// object>"}`, or Fluent Bit would append a cut value to its chunk. Returns
+/// the JSON text.
+fn unwrap_msgpack(bytes: &[u8]) -> Vec<u8> {
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+    let map = HashMap::<String, String>::deserialize(&mut de)
+        .unwrap_or_else(|e| panic!("not a msgpack map of strings ({e}): {bytes:?}"));
+    assert_eq!(de.position(), bytes.len() as u64, "msgpack cut short");
+    assert_eq!(map.len(), 1, "{map:?}");
+    let text = map[MSGPACK_JSON_KEY].trim_end().as_bytes().to_vec();
+    let value: Value = serde_json::from_slice(&text).expect("JSON in the answer");
+    assert!(value.is_object(), "{value}");
+    text
+}
+
+/// `record` (JSON text) as Fluent Bit's JSON parser stores it and its
+/// msgpack mode passes it: one msgpack map, keys in their order.
+fn pack(record: &[u8]) -> Vec<u8> {
+    let value: Value =
+        serde_json::from_slice(record).expect("Fluent Bit passes only records it parsed");
+    rmp_serde::to_vec(&value).unwrap()
 }
 
 /// A directory holding `claude-audit.toml` (`config`, plus the test key as
@@ -201,28 +285,31 @@ fn every_fixture_record_gives_the_event_run_gives() {
     let input = std::fs::read(fixture("activities.ndjson")).unwrap();
     let (events, dead) = run_reference(&sb, &input, "");
     assert!(dead.is_empty());
-    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
     let records: Vec<&[u8]> = input
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
     assert_eq!(records.len(), 312);
     assert_eq!(events.len(), 312);
-    for (i, (record, event)) in records.iter().zip(&events).enumerate() {
-        assert_eq!(
-            fb.call_bytes(record),
-            *event,
-            "record {i} differs from `claude-audit run`"
+    let etc = configured(&sb, "");
+    for format in FORMATS {
+        let mut fb = FluentBit::new(&[&etc]);
+        for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+            assert_eq!(
+                fb.call_in(format, record),
+                *event,
+                "{format:?}: record {i} differs from `claude-audit run`"
+            );
+        }
+        let err = fb.stderr_text();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("Fluent Bit filter ready"), "{err}");
+        assert!(err.contains("key `k1`"), "{err}");
+        assert!(
+            fb.stdout.contents().is_empty(),
+            "nothing on Fluent Bit's stdout"
         );
     }
-    let err = fb.stderr_text();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("Fluent Bit filter ready"), "{err}");
-    assert!(err.contains("key `k1`"), "{err}");
-    assert!(
-        fb.stdout.contents().is_empty(),
-        "nothing on Fluent Bit's stdout"
-    );
 }
 
 #[test]
@@ -230,8 +317,8 @@ fn planted_values_do_not_survive_the_module() {
     let sb = Sandbox::new();
     let mut fb = FluentBit::new(&[&configured(&sb, "")]);
     let planted = crate::redaction_planted::planted_records();
-    for (record, value) in &planted {
-        let answer = String::from_utf8(fb.call_bytes(record.as_bytes())).unwrap();
+    for ((record, value), format) in planted.iter().zip(FORMATS.iter().cycle()) {
+        let answer = String::from_utf8(fb.call_in(*format, record.as_bytes())).unwrap();
         assert!(
             answer.contains("\"schema_version\""),
             "not an event: {answer}"
@@ -286,6 +373,15 @@ fn malformed_records_are_marked_like_runs_dead_letters() {
             "{text} vs {reference}"
         );
         assert!(marker.get("raw").is_none() && marker.get("raw_base64").is_none());
+
+        // msgpack mode, for the records Fluent Bit's JSON parser would pass
+        // on unchanged (valid compact JSON): the same marker.
+        if serde_json::from_slice::<Value>(raw)
+            .is_ok_and(|v| serde_json::to_vec(&v).unwrap() == *raw)
+        {
+            let packed: Value = serde_json::from_slice(&fb.call_in(Format::Msgpack, raw)).unwrap();
+            assert_eq!(packed, answer, "msgpack: {packed} vs {answer}");
+        }
     }
     assert!(!fb.stderr_text().contains("LEAKCANARY"));
 }
@@ -311,6 +407,13 @@ fn records_of_a_mebibyte_and_more_work() {
         let before = fb.memory_pages();
         assert_eq!(fb.call_bytes(at_limit.as_bytes()), events[0]);
         assert!(fb.memory_pages() > before, "the module grew its own memory");
+        // msgpack mode carries at most 65535 bytes of answer: a dead letter,
+        // not a cut answer.
+        let answer: Value =
+            serde_json::from_slice(&fb.call_in(Format::Msgpack, at_limit.as_bytes())).unwrap();
+        let marker = &answer[DEAD_LETTER_KEY];
+        assert_eq!(marker["kind"], "msgpack_answer_too_long", "{answer}");
+        assert_eq!(marker["length"], at_limit.len(), "{answer}");
     }
     // 3 MiB under a raised limit: compared with the plugin logic run
     // natively (what `run` runs in its sandbox), because a `run` child on
@@ -362,7 +465,7 @@ fn ten_thousand_calls_do_not_grow_memory() {
             &format!("\"id\":\"activity_{i:05}"),
             1,
         );
-        fb.call(record.as_bytes())
+        fb.call_in(FORMATS[i % 2], record.as_bytes())
     };
     for i in 0..2_000 {
         call(&mut fb, i);
@@ -390,10 +493,15 @@ fn a_null_or_out_of_memory_record_pointer_is_a_dead_letter_not_a_crash() {
         (pages * WASM_PAGE as u32 - 10, 100),
         (u32::MAX - 4, 100),
     ] {
-        let answer: Value = serde_json::from_slice(&fb.call_raw(tag_ptr, ptr, len)).unwrap();
-        let marker = &answer[DEAD_LETTER_KEY];
-        assert_eq!(marker["kind"], "no_record_data", "{answer}");
-        assert_eq!(marker["length"], len, "{answer}");
+        for answer in [
+            fb.call_raw(tag_ptr, ptr, len),
+            fb.call_raw_msgpack(ptr, len),
+        ] {
+            let answer: Value = serde_json::from_slice(&answer).unwrap();
+            let marker = &answer[DEAD_LETTER_KEY];
+            assert_eq!(marker["kind"], "no_record_data", "{answer}");
+            assert_eq!(marker["length"], len, "{answer}");
+        }
     }
     // The instance is still good.
     let record = crate::malformed::valid(1);
@@ -440,6 +548,9 @@ fn without_a_valid_configuration_every_record_is_a_dead_letter() {
             .take(20)
         {
             let answer = fb.call(record);
+            let packed: Value =
+                serde_json::from_slice(&fb.call_in(Format::Msgpack, record)).unwrap();
+            assert_eq!(packed, answer);
             let text = answer.to_string();
             assert_eq!(answer.as_object().unwrap().len(), 1, "{text}");
             assert_eq!(answer[DEAD_LETTER_KEY]["kind"], "config_error", "{text}");
@@ -516,10 +627,11 @@ fn every_profile_gives_the_bytes_run_gives() {
         assert_eq!(events.len(), 312);
         let mut fb = FluentBit::new(&[&configured(&sb, &config)]);
         for (i, (record, event)) in records.iter().zip(&events).enumerate() {
+            let format = FORMATS[i % 2];
             assert_eq!(
-                fb.call_bytes(record),
+                fb.call_in(format, record),
                 *event,
-                "{profile}: record {i} differs from `claude-audit run`"
+                "{profile}, {format:?}: record {i} differs from `claude-audit run`"
             );
         }
         let first: Value = serde_json::from_slice(&events[0]).unwrap();
@@ -530,4 +642,43 @@ fn every_profile_gives_the_bytes_run_gives() {
         };
         assert!(version.is_string(), "{profile}: {first}");
     }
+}
+
+/// Each export answers a record in the format the record came in, so that a
+/// `function_name` naming the other export still gives what Fluent Bit can
+/// read; a msgpack record that is cut short is a dead letter that quotes
+/// nothing of it.
+#[test]
+fn each_export_answers_in_the_format_of_the_record() {
+    let sb = Sandbox::new();
+    let mut fb = FluentBit::new(&[&configured(&sb, "")]);
+    let record = crate::malformed::valid(3);
+    let expected = fb.call_bytes(record.as_bytes());
+    let packed = pack(record.as_bytes());
+    // JSON text (plus NUL) to the msgpack export: a JSON answer.
+    let ptr = fb.dup(&[record.as_bytes(), b"\0"].concat());
+    let filter = fb.filter_msgpack.clone();
+    let answer = fb.result(filter, (0, ptr, record.len() as u32));
+    fb.free.call(&mut fb.store, ptr).unwrap();
+    assert_eq!(answer, expected);
+    // msgpack to the JSON export: a msgpack answer.
+    let ptr = fb.dup(&packed);
+    let filter = fb.filter.clone();
+    let answer = fb.result(filter, (0, ptr, packed.len() as u32));
+    fb.free.call(&mut fb.store, ptr).unwrap();
+    assert_eq!(unwrap_msgpack(&answer), expected);
+    // A cut map.
+    let cut = &packed[..packed.len() - 5];
+    let ptr = fb.dup(cut);
+    let answer: Value =
+        serde_json::from_slice(&fb.call_raw_msgpack(ptr, cut.len() as u32)).unwrap();
+    fb.free.call(&mut fb.store, ptr).unwrap();
+    assert_eq!(
+        answer[DEAD_LETTER_KEY]["kind"], "invalid_msgpack",
+        "{answer}"
+    );
+    assert!(
+        !answer.to_string().contains("valid3@example.com"),
+        "{answer}"
+    );
 }

@@ -1,17 +1,29 @@
 //! The Fluent Bit `wasm` filter ABI: a `wasm32-wasip1` core module exporting
-//! [`claude_audit_filter`], `_initialize`, and (see `plugin/build.rs`)
-//! wasi-libc's `malloc` and `free`.
+//! [`claude_audit_filter`] (`event_format: json`),
+//! [`claude_audit_filter_msgpack`] (`event_format: msgpack`), `_initialize`,
+//! and (see `plugin/build.rs`) wasi-libc's `malloc` and `free`.
+//!
+//! Fluent Bit does not tell the module which `event_format` the filter uses:
+//! it calls the export the filter's `function_name` names. Each format has
+//! its own export, and the record's first byte confirms it: JSON mode always
+//! passes an object (`{`), msgpack mode a map (fixmap `0x80..=0x8f`, `0xde`,
+//! `0xdf`), ranges that do not overlap. A record in the other export's format
+//! is answered in its own format (see [`in_msgpack`]), because an answer in
+//! the wrong format would be dropped (JSON mode) or, worse, appended to the
+//! chunk as broken msgpack (msgpack mode).
 //!
 //! The contract, as observed in Fluent Bit 5.1 (`shared/agents/fluent-bit-wasm.md`):
 //!
 //! - Fluent Bit copies the tag (plus a NUL) and, in `event_format: json`, the
-//!   record's JSON text (plus a NUL) into linear memory with WAMR's
+//!   record's JSON text (plus a NUL; in `msgpack`, the msgpack map without
+//!   one) into linear memory with WAMR's
 //!   `wasm_runtime_module_dup_data`, which calls the exported `malloc`; it
 //!   calls the filter, then releases both copies with `free`. It does not
 //!   check that allocation: a failed copy arrives as pointer 0 with the full
 //!   length, so a null pointer is never read.
 //! - The result must be a NUL-terminated string in linear memory, which
-//!   Fluent Bit copies (`strdup`) and never frees. It is this module's output
+//!   Fluent Bit copies (`strdup`) and never frees; in msgpack mode too, so a
+//!   msgpack answer must hold no zero byte (`crate::filter::msgpack`). It is this module's output
 //!   buffer, reused across calls: valid until the next call, never leaked.
 //! - One instance per filter, calls one at a time, no threads: the state
 //!   below is a plain global.
@@ -22,6 +34,7 @@ use std::cell::UnsafeCell;
 use std::path::PathBuf;
 
 use crate::filter::Filter;
+use crate::filter::msgpack::Buffers;
 
 /// Output buffers above this capacity are shrunk back after a smaller
 /// answer, so that one huge record does not pin its memory for the life of
@@ -38,6 +51,8 @@ struct State {
     filter: Option<Filter>,
     /// The last answer plus its NUL: what the returned pointer points into.
     out: Vec<u8>,
+    /// Scratch buffers of the msgpack mode.
+    msgpack: Buffers,
 }
 
 /// The global state, in an `UnsafeCell` rather than a `RefCell`: if a call
@@ -54,6 +69,7 @@ unsafe impl Sync for Global {}
 static STATE: Global = Global(UnsafeCell::new(State {
     filter: None,
     out: Vec::new(),
+    msgpack: Buffers::new(),
 }));
 
 /// The state, for the duration of one export call.
@@ -123,24 +139,105 @@ pub unsafe extern "C" fn claude_audit_filter(
     record: *const u8,
     record_len: u32,
 ) -> *const u8 {
+    // SAFETY: the caller's contract, as documented above.
+    unsafe { answer(record, record_len, false) }
+}
+
+/// The filter for `function_name: claude_audit_filter_msgpack`, `event_format:
+/// msgpack`: the record is one msgpack map; the answer is the msgpack map
+/// `{"claude_audit_json": "<the JSON answer of claude_audit_filter>"}`
+/// with no zero byte, NUL-terminated, owned by this module and valid until
+/// the next call (`crate::filter::msgpack` says why, and which Fluent Bit
+/// `parser` filter turns it back into the record).
+///
+/// # Safety
+/// As [`claude_audit_filter`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn claude_audit_filter_msgpack(
+    _tag: *const u8,
+    _tag_len: u32,
+    _time_sec: u32,
+    _time_nsec: u32,
+    record: *const u8,
+    record_len: u32,
+) -> *const u8 {
+    // SAFETY: the caller's contract, as documented above.
+    unsafe { answer(record, record_len, true) }
+}
+
+/// The answer of either export to `record`, in the format the record came
+/// in ([`in_msgpack`]; `msgpack_export` says which export was called).
+///
+/// # Safety
+/// As [`claude_audit_filter`].
+unsafe fn answer(record: *const u8, record_len: u32, msgpack_export: bool) -> *const u8 {
+    // SAFETY: the caller's contract.
+    let bytes = unsafe { record_bytes(record, record_len) };
     // SAFETY: one reference for this call.
     let state = unsafe { state() };
-    let len = record_len as usize;
-    let bytes = if record.is_null() || !in_linear_memory(record as usize, len) {
-        None
+    if in_msgpack(bytes, msgpack_export) {
+        state.msgpack_answer(bytes, record_len)
     } else {
-        // SAFETY: non-null, inside linear memory (checked above), and the
-        // caller's copy stays untouched until we return.
-        Some(unsafe { std::slice::from_raw_parts(record, len) })
-    };
-    let mut out = std::mem::take(&mut state.out);
-    state.filter().process(bytes, len, &mut out);
-    out.push(0);
-    if out.capacity() > KEEP_OUTPUT_CAPACITY && out.len() < KEEP_OUTPUT_CAPACITY / 2 {
-        out.shrink_to(KEEP_OUTPUT_CAPACITY / 2);
+        state.json_answer(bytes, record_len)
     }
-    state.out = out;
-    state.out.as_ptr()
+}
+
+/// Whether the record came in `event_format: msgpack` (else `json`), from
+/// its first byte (module documentation); a record without bytes is taken
+/// to be in the export's own format, `msgpack_export`.
+fn in_msgpack(record: Option<&[u8]>, msgpack_export: bool) -> bool {
+    match record.and_then(<[u8]>::first) {
+        Some(0x80..=0x8f | 0xde | 0xdf) => true,
+        Some(b'{') => false,
+        _ => msgpack_export,
+    }
+}
+
+impl State {
+    /// The JSON-mode answer to `record`.
+    fn json_answer(&mut self, record: Option<&[u8]>, len: u32) -> *const u8 {
+        let mut out = std::mem::take(&mut self.out);
+        self.filter().process(record, len as usize, &mut out);
+        self.finish(out)
+    }
+
+    /// The msgpack-mode answer to `record`.
+    fn msgpack_answer(&mut self, record: Option<&[u8]>, len: u32) -> *const u8 {
+        let mut out = std::mem::take(&mut self.out);
+        let mut buffers = std::mem::take(&mut self.msgpack);
+        self.filter()
+            .process_msgpack(record, len as usize, &mut buffers, &mut out);
+        buffers.shrink(KEEP_OUTPUT_CAPACITY);
+        self.msgpack = buffers;
+        self.finish(out)
+    }
+
+    /// Keep `out` (the answer) with its NUL as the result buffer and return
+    /// the pointer Fluent Bit reads.
+    fn finish(&mut self, mut out: Vec<u8>) -> *const u8 {
+        out.push(0);
+        if out.capacity() > KEEP_OUTPUT_CAPACITY && out.len() < KEEP_OUTPUT_CAPACITY / 2 {
+            out.shrink_to(KEEP_OUTPUT_CAPACITY / 2);
+        }
+        self.out = out;
+        self.out.as_ptr()
+    }
+}
+
+/// The record Fluent Bit passed, or `None` for a null pointer or a range
+/// outside linear memory (a failed copy: never read).
+///
+/// # Safety
+/// `record` must be null or point to `len` bytes that stay untouched until
+/// the export returns, or lie (partly) outside linear memory.
+unsafe fn record_bytes<'a>(record: *const u8, len: u32) -> Option<&'a [u8]> {
+    let len = len as usize;
+    if record.is_null() || !in_linear_memory(record as usize, len) {
+        return None;
+    }
+    // SAFETY: non-null, inside linear memory (checked above), and the
+    // caller's copy stays untouched until we return.
+    Some(unsafe { std::slice::from_raw_parts(record, len) })
 }
 
 /// Whether `[start, start + len)` lies inside linear memory 0.

@@ -2,17 +2,17 @@ use super::*;
 
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-const VALID: &str = r#"{"id":"activity_01ABC","created_at":"2026-05-18T12:58:03.838453Z","organization_id":null,"organization_uuid":null,"actor":{"type":"user_actor","email_address":"LEAKCANARY@example.com","user_id":"user_1","ip_address":"192.0.2.1","user_agent":"ua"},"type":"user_logged_out"}"#;
+pub(crate) const VALID: &str = r#"{"id":"activity_01ABC","created_at":"2026-05-18T12:58:03.838453Z","organization_id":null,"organization_uuid":null,"actor":{"type":"user_actor","email_address":"LEAKCANARY@example.com","user_id":"user_1","ip_address":"192.0.2.1","user_agent":"ua"},"type":"user_logged_out"}"#;
 
 /// A directory holding `claude-audit.toml` with `config` and a hex key file.
-fn configured(config: &str) -> tempfile::TempDir {
+pub(crate) fn configured(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("k1.key"), format!("{KEY_HEX}\n")).unwrap();
     std::fs::write(dir.path().join(CONFIG_FILE_NAME), config).unwrap();
     dir
 }
 
-const KEYS: &str = "[keys]\nhmac = [{ id = \"k1\", file = \"k1.key\" }]\n";
+pub(crate) const KEYS: &str = "[keys]\nhmac = [{ id = \"k1\", file = \"k1.key\" }]\n";
 
 fn answer(filter: &Filter, record: &[u8]) -> (Answer, serde_json::Value) {
     let mut out = Vec::new();
