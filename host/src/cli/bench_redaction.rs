@@ -9,7 +9,8 @@
 //! the full run. Time is this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`),
 //! so that other processes on a shared machine inflate it less than wall
 //! time; the median of `rounds` is kept, the rounds of all configurations
-//! interleaved so that load drifts hit them alike.
+//! interleaved (each round starting at the next one) so that load drifts
+//! and the order of measurement hit them alike.
 
 use std::time::Duration;
 
@@ -52,8 +53,13 @@ impl RedactionCostBench<'_> {
             let coverage = Coverage::without(family).map_err(|e| anyhow!(e))?;
             configs.push(self.config(family, &self.settings_on, coverage)?);
         }
-        for round in 0..=self.rounds {
-            for config in &mut configs {
+        let count = configs.len();
+        for round in 0..=self.rounds as usize {
+            // Each round starts at another configuration: a run measured
+            // later in a round was seen to be slower (caches of the other
+            // configurations' regexes), and rotating spreads that evenly.
+            for offset in 0..count {
+                let config = &mut configs[(round + offset) % count];
                 let time = self.time(&config.transform)?;
                 // Round 0 warms caches and the pseudonym cache up.
                 if round > 0 {
