@@ -12,7 +12,7 @@ use crate::error::{ConfigError, ConfigErrorKind, RecordError};
 use crate::normalize::{Disposition, normalize_line};
 use crate::profile;
 use crate::redact::pseudonym::HmacKey;
-use crate::redact::{Redactor, VaultEntry};
+use crate::redact::{Coverage, Redactor, VaultEntry};
 
 /// One record that was not emitted, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,10 +85,25 @@ impl Transform {
         keys: Vec<HmacKey>,
         active_key: Option<&str>,
     ) -> Result<Self, ConfigError> {
+        Self::with_coverage(settings_json, keys, active_key, Coverage::full())
+    }
+
+    /// [`Transform::new`], redacting with `coverage` instead of everything:
+    /// for the benchmark that measures what each detector family costs.
+    pub fn with_coverage(
+        settings_json: &str,
+        keys: Vec<HmacKey>,
+        active_key: Option<&str>,
+        coverage: Coverage,
+    ) -> Result<Self, ConfigError> {
         let settings = Settings::from_json(settings_json)?;
         let redactor = if settings.redaction.enabled {
             let key = active(keys, active_key)?;
-            Some(Redactor::new(settings.redaction.clone(), key)?)
+            Some(Redactor::with_coverage(
+                settings.redaction.clone(),
+                key,
+                coverage,
+            )?)
         } else {
             None
         };

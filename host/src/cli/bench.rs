@@ -145,6 +145,14 @@ pub struct BenchCommand {
     #[arg(long, value_name = "CORPUS")]
     pub redaction_eval: Option<PathBuf>,
 
+    /// Instead, measure what each detector family costs: the corpus natively
+    /// with all detectors, with none (normalize only), and with each family
+    /// of `plugin/data/detectors.toml` (and the decoding of encoded values,
+    /// and object keys) left out in turn; prints each one's share of the time.
+    #[cfg(unix)]
+    #[arg(long, conflicts_with_all = ["redaction_eval", "evidence", "detections"])]
+    pub redaction_cost: bool,
+
     /// Sandbox options.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -235,8 +243,21 @@ impl BenchCommand {
             self.batch_records,
             self.rounds
         );
-        let dir = tempfile::tempdir().context("creating a work directory")?;
         let key = keys::ephemeral_hmac_key()?;
+        #[cfg(unix)]
+        if self.redaction_cost {
+            let bench = super::bench_redaction::RedactionCostBench {
+                batches: &batches,
+                settings_on: with_redaction(&self.settings, true)?,
+                settings_off: with_redaction(&self.settings, false)?,
+                key: claude_audit_plugin::HmacKey::new(key.id.clone(), key.secret.bytes().to_vec())
+                    .context("the ephemeral key")?,
+                rounds: self.rounds,
+            };
+            bench.run()?;
+            return Ok(Outcome::Clean);
+        }
+        let dir = tempfile::tempdir().context("creating a work directory")?;
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let loading = Instant::now();
         let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;

@@ -4,6 +4,8 @@
 mod bench;
 mod bench_evidence;
 mod bench_otlp;
+#[cfg(unix)]
+mod bench_redaction;
 mod bench_serve;
 pub mod evidence;
 mod keygen;

@@ -8,7 +8,7 @@
 //! two passes select run their own regex to find spans. Most strings (ids,
 //! enum values, timestamps) run none.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
@@ -50,6 +50,7 @@ impl DataClass {
 #[serde(deny_unknown_fields)]
 struct DetectorSpec {
     id: String,
+    family: String,
     entity: String,
     data_class: DataClass,
     flag: String,
@@ -59,6 +60,9 @@ struct DetectorSpec {
     context: Vec<String>,
     #[serde(default)]
     digit_boundary: bool,
+    /// Only run on strings where two of this byte are this close.
+    #[serde(default)]
+    pair_within: Option<(char, usize)>,
     validator: String,
     /// Secrets: a match below this entropy (bits/char), or shaped like an
     /// example, is only a *possible* secret (`secret_possible`).
@@ -97,6 +101,8 @@ struct DetectorFile {
 pub struct Detector {
     /// Unique id.
     pub id: String,
+    /// Group measured together by `bench --redaction-cost`.
+    pub family: String,
     /// Entity class (chooses the action).
     pub entity: String,
     /// Broad data class.
@@ -105,7 +111,9 @@ pub struct Detector {
     pub flag: String,
     regex: Regex,
     value_group: bool,
-    context: Vec<String>,
+    /// The `context` words, case-insensitive, in one automaton: one pass
+    /// over the window before a match, whatever the number of words.
+    context: Option<AhoCorasick>,
     digit_boundary: bool,
     validator: Validator,
     min_entropy: Option<f64>,
@@ -138,6 +146,9 @@ pub struct DetectorSet {
     digit_set: RegexSet,
     /// Detector index of each pattern of `digit_set`.
     digit_owner: Vec<usize>,
+    /// `(detector bit, byte, distance)`: a detector that only runs where two
+    /// of that byte are at most that far apart (`pair_within`).
+    pairs: Vec<(u128, u8, usize)>,
 }
 
 impl DetectorSet {
@@ -150,9 +161,20 @@ impl DetectorSet {
         Self::from_toml(DETECTORS_TOML).expect("data/detectors.toml is valid (unit-tested)")
     }
 
+    /// The built-in set without the detectors of `family` (for measuring
+    /// what they cost; see `coverage`).
+    pub fn builtin_without(family: &str) -> Result<Self, String> {
+        let mut file: DetectorFile = toml::from_str(DETECTORS_TOML).map_err(|e| e.to_string())?;
+        file.detector.retain(|d| d.family != family);
+        Self::compile(file)
+    }
+
     /// Compile a detector file.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let file: DetectorFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::compile(toml::from_str(text).map_err(|e| e.to_string())?)
+    }
+
+    fn compile(file: DetectorFile) -> Result<Self, String> {
         if file.detector.len() > 128 {
             return Err("at most 128 detectors (the candidate set is a u128)".to_owned());
         }
@@ -161,7 +183,15 @@ impl DetectorSet {
         let mut keyword_owner = Vec::new();
         let mut digit_patterns = Vec::new();
         let mut digit_owner = Vec::new();
+        let mut pairs = Vec::new();
         for (index, spec) in file.detector.into_iter().enumerate() {
+            if let Some((c, within)) = spec.pair_within {
+                let byte = u8::try_from(c)
+                    .ok()
+                    .filter(u8::is_ascii)
+                    .ok_or_else(|| format!("{}: pair_within needs an ASCII character", spec.id))?;
+                pairs.push((1u128 << index, byte, within));
+            }
             let regex = Regex::new(&spec.pattern).map_err(|e| format!("{}: {e}", spec.id))?;
             let validator = Validator::from_name(&spec.validator)
                 .ok_or_else(|| format!("{}: unknown validator {}", spec.id, spec.validator))?;
@@ -173,18 +203,17 @@ impl DetectorSet {
                 keywords.push(keyword);
                 keyword_owner.push(index);
             }
+            let context = context_automaton(&spec.context)
+                .map_err(|e| format!("{}: context: {e}", spec.id))?;
             detectors.push(Detector {
                 value_group: regex.capture_names().any(|n| n == Some("value")),
                 id: spec.id,
+                family: spec.family,
                 entity: spec.entity,
                 data_class: spec.data_class,
                 flag: spec.flag,
                 regex,
-                context: spec
-                    .context
-                    .iter()
-                    .map(|c| c.to_ascii_lowercase())
-                    .collect(),
+                context,
                 digit_boundary: spec.digit_boundary,
                 validator,
                 min_entropy: spec.min_entropy,
@@ -195,9 +224,13 @@ impl DetectorSet {
                 },
             });
         }
+        // A full DFA: every string of every event goes through it, and the
+        // automatic choice (a contiguous NFA for this many keywords) is
+        // slower per byte; the DFA's size is a few hundred KiB, once.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .map_err(|e| e.to_string())?;
         let digit_set = RegexSet::new(&digit_patterns).map_err(|e| e.to_string())?;
@@ -207,6 +240,7 @@ impl DetectorSet {
             keyword_owner,
             digit_set,
             digit_owner,
+            pairs,
         })
     }
 
@@ -255,8 +289,40 @@ impl DetectorSet {
         for m in self.prefilter.find_overlapping_iter(text) {
             set |= 1 << self.keyword_owner[m.pattern().as_usize()];
         }
+        for &(bit, byte, within) in &self.pairs {
+            if set & bit != 0 && !has_pair(text.as_bytes(), byte, within) {
+                set &= !bit;
+            }
+        }
         set
     }
+}
+
+/// The automaton of a detector's `context` words (ASCII case ignored, as
+/// keywords); `None` when it has none.
+fn context_automaton(words: &[String]) -> Result<Option<AhoCorasick>, String> {
+    if words.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether two `byte`s in `text` are at most `within` bytes apart: a cheap
+/// necessary condition of some patterns (an IPv6 address has two colons at
+/// most 5 apart), checked before their regex scans the whole string.
+fn has_pair(text: &[u8], byte: u8, within: usize) -> bool {
+    let mut last: Option<usize> = None;
+    for at in memchr::memchr_iter(byte, text) {
+        if last.is_some_and(|l| at - l <= within) {
+            return true;
+        }
+        last = Some(at);
+    }
+    false
 }
 
 impl Detector {
@@ -298,11 +364,10 @@ impl Detector {
             return None;
         }
         let before = &text[text.floor_char_boundary(start.saturating_sub(CONTEXT_WINDOW))..start];
-        if !self.context.is_empty() {
-            let window = before.to_ascii_lowercase();
-            if !self.context.iter().any(|c| window.contains(c.as_str())) {
-                return None;
-            }
+        if let Some(context) = &self.context
+            && !context.is_match(before)
+        {
+            return None;
         }
         let len = self
             .validator

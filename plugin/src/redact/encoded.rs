@@ -215,12 +215,47 @@ fn decode_base64(run: &str) -> Option<(Encoding, String)> {
         (true, true) => BASE64URL,
         (true, false) => BASE64URL_NOPAD,
     };
+    if !printable_start(url_safe, run) {
+        return None;
+    }
     let decoded = encoding.decode(run.as_bytes()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let printable = text
         .chars()
         .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
     printable.then_some((encoding, text))
+}
+
+/// Whether the first 12 bytes `run` decodes to could start printable text.
+/// Most runs are ids and hashes that decode to binary: this rejects them
+/// without decoding (and allocating for) the whole run, and never rejects a
+/// run that the full check accepts: a bad character or a control byte in
+/// the first whole quanta is one in the whole decoded text, and a byte that
+/// can start no UTF-8 sequence fails the whole text's UTF-8 check.
+fn printable_start(url_safe: bool, run: &str) -> bool {
+    const HEAD: usize = 16; // characters: 12 bytes, four whole quanta
+    let head = match run.as_bytes().get(..HEAD) {
+        Some(head) if !head.contains(&b'=') => head,
+        _ => return true, // padding this early: left to the full decode
+    };
+    let mut buf = [0u8; HEAD / 4 * 3];
+    let alphabet = if url_safe {
+        BASE64URL_NOPAD
+    } else {
+        BASE64_NOPAD
+    };
+    if alphabet.decode_mut(head, &mut buf).is_err() {
+        return false;
+    }
+    let utf8_ok = match std::str::from_utf8(&buf) {
+        Ok(_) => true,
+        // Cut inside a character at the end of the 12 bytes: fine so far.
+        Err(e) => e.error_len().is_none(),
+    };
+    utf8_ok
+        && buf
+            .iter()
+            .all(|&b| b >= 0x20 && b != 0x7f || matches!(b, b'\n' | b'\r' | b'\t'))
 }
 
 #[cfg(test)]
@@ -257,6 +292,25 @@ mod tests {
         );
         // Binary payloads (hashes, ids) are left alone.
         assert!(rewrite("claude_file_01KRXM09600GAQ0MN93HM052HY", &mut upper).is_none());
+    }
+
+    #[test]
+    fn the_quick_rejection_keeps_every_printable_run() {
+        let texts = [
+            "user:secret-password",
+            "ключ: значение и ещё немного текста",
+            "a\tb\nc\rd plus some more printable text",
+            "émoji 🎉 after twelve bytes exactly",
+        ];
+        for text in texts {
+            for encoding in [BASE64, BASE64_NOPAD, BASE64URL, BASE64URL_NOPAD] {
+                let run = encoding.encode(text.as_bytes());
+                assert!(decode_base64(&run).is_some(), "{text}");
+            }
+        }
+        // Binary: rejected from its first quanta.
+        assert!(!printable_start(false, "AAECAwQFBgcICQoLDA0ODxAREhM"));
+        assert!(decode_base64("AAECAwQFBgcICQoLDA0ODxAREhM").is_none());
     }
 
     #[test]

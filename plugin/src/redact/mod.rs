@@ -12,6 +12,7 @@
 //! pseudonymized with the keyed HMAC; cards and IBANs are masked;
 //! government and health identifiers are redacted.
 
+pub mod coverage;
 pub mod detectors;
 pub mod encoded;
 pub mod eval;
@@ -21,17 +22,17 @@ pub mod validate;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::LazyLock;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::config::{Action, FieldAction, RedactionSettings};
 use crate::error::{ConfigError, ConfigErrorKind};
-use detectors::{DataClass, DetectorSet, Finding};
+pub use coverage::Coverage;
+#[cfg(test)]
+use coverage::DETECTORS;
+use detectors::{DataClass, Finding};
 use pseudonym::{HmacKey, HmacState};
-
-static DETECTORS: LazyLock<DetectorSet> = LazyLock::new(DetectorSet::builtin);
 
 /// Top-level fields never scanned unless a user rule says otherwise: the
 /// schema's own structural fields, which hold no user data.
@@ -176,13 +177,30 @@ pub struct Redactor {
     containers: Vec<PathPattern>,
     /// Action per detector, resolved once.
     actions: Vec<Action>,
+    /// What it scans with (always everything but in the benchmark).
+    coverage: Coverage,
 }
 
 impl Redactor {
     /// Build a redactor; refuses insecure entity actions.
     pub fn new(settings: RedactionSettings, key: HmacKey) -> Result<Self, ConfigError> {
-        let detectors = DETECTORS.detectors();
-        let known: HashSet<&str> = detectors.iter().map(|d| d.entity.as_str()).collect();
+        Self::with_coverage(settings, key, Coverage::full())
+    }
+
+    /// A redactor that scans with `coverage` (the benchmark's switch).
+    pub fn with_coverage(
+        settings: RedactionSettings,
+        key: HmacKey,
+        coverage: Coverage,
+    ) -> Result<Self, ConfigError> {
+        // Entity names are checked against the full set: a setting valid in
+        // a run stays valid when the benchmark leaves a family out.
+        let known: HashSet<&str> = coverage::DETECTORS
+            .detectors()
+            .iter()
+            .map(|d| d.entity.as_str())
+            .collect();
+        let detectors = coverage.detectors.detectors();
         for (entity, action) in &settings.entities {
             let path = format!("redaction.entities.{entity}");
             let invalid = |message: String| ConfigError {
@@ -238,6 +256,7 @@ impl Redactor {
             rules,
             actions,
             cache: RefCell::new(HashMap::new()),
+            coverage,
         })
     }
 
@@ -296,7 +315,9 @@ impl Redactor {
         }
         let json = raw.get();
         let nested = json.starts_with('{') || json.starts_with('[');
-        let quiet = !json.contains('\\') && DETECTORS.is_quiet(json) && !encoded::may_hide(json);
+        let quiet = !json.contains('\\')
+            && self.coverage.detectors.is_quiet(json)
+            && !(self.coverage.decode && encoded::may_hide(json));
         if !nested || (quiet && self.rules.is_empty() && !self.settings.fail_closed) {
             // A number, bool or null holds nothing to scan; a quiet
             // container holds no candidate for any detector. Whole-field
@@ -447,6 +468,9 @@ impl Redactor {
     /// The redacted form of an object key (`None`: keep it). A key holding
     /// an e-mail address or a token is as sensitive as a value.
     pub fn redact_key(&self, key: &str, report: &mut Report) -> Option<String> {
+        if !self.coverage.keys {
+            return None;
+        }
         self.scan(key, report)
     }
 
@@ -483,7 +507,7 @@ impl Redactor {
     fn scan(&self, text: &str, report: &mut Report) -> Option<String> {
         let plain = self.scan_plain(text, report);
         let current = plain.as_deref().unwrap_or(text);
-        if !encoded::may_hide(current) {
+        if !self.coverage.decode || !encoded::may_hide(current) {
             return plain;
         }
         encoded::rewrite(current, &mut |inner| self.scan_plain(inner, report)).or(plain)
@@ -492,11 +516,11 @@ impl Redactor {
     /// Scan one string as it is written.
     fn scan_plain(&self, text: &str, report: &mut Report) -> Option<String> {
         let mut findings: Vec<Finding> = Vec::new();
-        DETECTORS.scan(text, &mut findings);
+        self.coverage.detectors.scan(text, &mut findings);
         if findings.is_empty() {
             return None;
         }
-        let detectors: &'static [detectors::Detector] = DETECTORS.detectors();
+        let detectors: &'static [detectors::Detector] = self.coverage.detectors.detectors();
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut changed = false;

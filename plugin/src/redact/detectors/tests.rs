@@ -356,3 +356,45 @@ fn plain_identifiers_trigger_nothing() {
         assert!(findings.is_empty(), "{text}: {hits:?}");
     }
 }
+
+#[test]
+fn pair_within_finds_close_pairs_only() {
+    assert!(has_pair(b"fe80::1", b':', 5));
+    assert!(has_pair(b"2001:db8:1", b':', 5));
+    assert!(!has_pair(b"a:bcdef:g", b':', 5));
+    assert!(!has_pair(b"https://example.org", b':', 5));
+    assert!(!has_pair(b"", b':', 5));
+}
+
+#[test]
+fn context_words_ignore_ascii_case_only() {
+    let words = ["phone".to_owned(), "tél".to_owned()];
+    let Ok(Some(context)) = context_automaton(&words) else {
+        panic!("compiles");
+    };
+    assert!(context.is_match("My PHONE:"));
+    assert!(context.is_match("TéL."));
+    assert!(!context.is_match("ph one"));
+    assert!(context_automaton(&[]).is_ok_and(|c| c.is_none()));
+}
+
+#[test]
+fn every_family_can_be_left_out() {
+    let full = DetectorSet::builtin();
+    for family in super::super::Coverage::families() {
+        let Ok(set) = DetectorSet::builtin_without(family) else {
+            panic!("{family}");
+        };
+        assert!(set.detectors().iter().all(|d| d.family != family));
+        let is_pseudo = [
+            super::super::coverage::ENCODED,
+            super::super::coverage::OBJECT_KEYS,
+        ]
+        .contains(&family);
+        assert_eq!(
+            set.detectors().len() < full.detectors().len(),
+            !is_pseudo,
+            "{family}"
+        );
+    }
+}
