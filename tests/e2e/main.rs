@@ -35,5 +35,6 @@ mod schema;
 mod serve;
 mod startup;
 mod telemetry;
+mod telemetry_vector;
 mod util;
 mod workers;

@@ -499,6 +499,17 @@ fn check_vector(path: &Path) {
 
     // Named outputs of transforms: `<remap>.dropped` (reroute_dropped), `<route>.<name>`.
     let mut outputs: BTreeSet<String> = sources.union(&transforms).cloned().collect();
+    // The opentelemetry source has one output per signal: `<source>.logs` and so on.
+    if let Some(h) = doc["sources"].as_hash() {
+        for (name, source) in h {
+            if get_str(source, "type").as_deref() == Some("opentelemetry") {
+                let name = scalar(name).unwrap();
+                for signal in ["logs", "metrics", "traces"] {
+                    outputs.insert(format!("{name}.{signal}"));
+                }
+            }
+        }
+    }
     if let Some(h) = doc["transforms"].as_hash() {
         for (name, t) in h {
             let name = scalar(name).unwrap();

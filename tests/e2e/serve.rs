@@ -91,10 +91,16 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(forward: &str, args: &[&str]) -> Self {
+        Self::start_with_env(forward, args, &[])
+    }
+
+    /// `start` with environment variables (e.g. the `--forward-auth-env` value).
+    pub fn start_with_env(forward: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let sandbox = Sandbox::new();
         let err_path = sandbox.path("serve.stderr");
         let child = Command::new(BIN)
             .current_dir(sandbox.dir.path())
+            .envs(envs.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--forward", forward])
             .arg("--hmac-key-file")
             .arg(fixture("test-hmac.key"))

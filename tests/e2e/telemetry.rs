@@ -20,10 +20,10 @@ use crate::util::{Sandbox, fixture, read_ndjson, run, stderr, summary_counts};
 #[allow(dead_code, reason = "the test uses the messages, not the JSON helpers")]
 mod proto;
 
-const LOGS: &str = "claude-code/otlp-logs-claude-code.json";
-const METRICS: &str = "claude-code/otlp-metrics-claude-code.json";
+pub(crate) const LOGS: &str = "claude-code/otlp-logs-claude-code.json";
+pub(crate) const METRICS: &str = "claude-code/otlp-metrics-claude-code.json";
 const FLUENT_BIT: &str = "claude-code/otlp-logs-claude-code.ndjson";
-const PLANTED: [&str; 2] = [
+pub(crate) const PLANTED: [&str; 2] = [
     "priya.raman@example.com",
     "sk-ant-api03-DuQczgCWEbKSlBDndLuDCDlJrBpSGfyJfYDmoTuG",
 ];
@@ -37,11 +37,11 @@ fn run_file(sb: &Sandbox, path: &std::path::Path) -> (Vec<Value>, (u64, u64, u64
     (read_ndjson(&out.stdout), summary_counts(&stderr(&out)))
 }
 
-fn fixture_json(name: &str) -> Value {
+pub(crate) fn fixture_json(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
 }
 
-fn by_id(events: &[Value]) -> std::collections::BTreeMap<String, Value> {
+pub(crate) fn by_id(events: &[Value]) -> std::collections::BTreeMap<String, Value> {
     events
         .iter()
         .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e.clone()))
@@ -274,7 +274,7 @@ fn resource_scope(rl: &Value, scope_key: &str) -> (proto::Resource, proto::Instr
 }
 
 /// The logs fixture as an OTLP protobuf `ExportLogsServiceRequest`.
-fn logs_protobuf(request: &Value) -> Vec<u8> {
+pub(crate) fn logs_protobuf(request: &Value) -> Vec<u8> {
     let resource_logs = request["resourceLogs"]
         .as_array()
         .unwrap()
@@ -315,7 +315,7 @@ fn logs_protobuf(request: &Value) -> Vec<u8> {
 }
 
 /// The metrics fixture as an OTLP protobuf `ExportMetricsServiceRequest`.
-fn metrics_protobuf(request: &Value) -> Vec<u8> {
+pub(crate) fn metrics_protobuf(request: &Value) -> Vec<u8> {
     let resource_metrics = request["resourceMetrics"]
         .as_array()
         .unwrap()
@@ -363,7 +363,7 @@ fn metrics_protobuf(request: &Value) -> Vec<u8> {
     proto::ExportMetricsServiceRequest { resource_metrics }.encode_to_vec()
 }
 
-fn post_otlp(
+pub(crate) fn post_otlp(
     serve: &Serve,
     path: &str,
     content_type: &str,
@@ -371,7 +371,17 @@ fn post_otlp(
     body: &[u8],
 ) -> (u16, Vec<u8>) {
     let url = serve.ingest.replace("/ingest", path);
-    let mut request = ureq::post(&url)
+    post_otlp_to(&url, content_type, gzip, body).expect("serve answers")
+}
+
+/// POST an OTLP body to `url`, gzipped if asked: `(status, answer)`, or the transport error.
+pub(crate) fn post_otlp_to(
+    url: &str,
+    content_type: &str,
+    gzip: bool,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), ureq::Error> {
+    let mut request = ureq::post(url)
         .config()
         .http_status_as_error(false)
         .build()
@@ -384,15 +394,15 @@ fn post_otlp(
     } else {
         body.to_vec()
     };
-    let mut response = request.send(&body[..]).expect("serve answers");
+    let mut response = request.send(&body[..])?;
     let status = response.status().as_u16();
-    (
+    Ok((
         status,
         response.body_mut().read_to_vec().unwrap_or_default(),
-    )
+    ))
 }
 
-fn received(receiver: &Receiver) -> Vec<Value> {
+pub(crate) fn received(receiver: &Receiver) -> Vec<Value> {
     let lines = std::mem::take(&mut *receiver.lines.lock().unwrap());
     lines
         .iter()

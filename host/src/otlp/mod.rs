@@ -13,12 +13,14 @@
 //! `/v1/metrics`) and by `run` on OTLP JSON files. It does not interpret
 //! records: the plugin does.
 
+mod json_logs;
 pub mod proto;
 
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use prost::Message as _;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// Which OTLP signal a request carries.
@@ -87,13 +89,14 @@ pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>> {
 /// Split one request body into record lines (NDJSON).
 pub fn split(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() * 2);
-    match encoding {
-        Encoding::Json => {
+    match (encoding, signal) {
+        (Encoding::Json, Signal::Logs) => json_logs::split(body, &mut out)?,
+        (Encoding::Json, Signal::Metrics) => {
             let value: Value = serde_json::from_slice(body)
                 .map_err(|e| anyhow::anyhow!("the body is not JSON: {}", classify(&e)))?;
-            split_json(signal, &value, &mut out)?;
+            split_json_metrics(&value, &mut out)?;
         }
-        Encoding::Protobuf => split_protobuf(signal, body, &mut out)?,
+        (Encoding::Protobuf, _) => split_protobuf(signal, body, &mut out)?,
     }
     Ok(out)
 }
@@ -115,7 +118,7 @@ pub fn looks_like_document(prefix: &[u8]) -> bool {
 /// yields their record lines, one document at a time: memory holds one
 /// request, whatever the file's size.
 pub struct DocumentLines<R: Read> {
-    documents: serde_json::StreamDeserializer<'static, serde_json::de::IoRead<R>, Value>,
+    documents: serde_json::StreamDeserializer<'static, serde_json::de::IoRead<R>, Box<RawValue>>,
     index: usize,
     buffer: Vec<u8>,
     position: usize,
@@ -148,14 +151,11 @@ impl<R: Read> DocumentLines<R> {
                 classify(&e)
             ))
         })?;
-        let signal = if doc.get("resourceMetrics").is_some() {
-            Signal::Metrics
-        } else {
-            Signal::Logs
-        };
-        self.buffer.clear();
+        let signal = signal_of(&doc)
+            .with_context(|| format!("OTLP document {n}"))
+            .map_err(invalid)?;
         self.position = 0;
-        split_json(signal, &doc, &mut self.buffer)
+        self.buffer = split(signal, Encoding::Json, doc.get().as_bytes())
             .with_context(|| format!("OTLP document {n}"))
             .map_err(invalid)?;
         Ok(true)
@@ -176,6 +176,22 @@ impl<R: Read> Read for DocumentLines<R> {
     }
 }
 
+/// Metrics when the document has `resourceMetrics`, else logs.
+fn signal_of(doc: &RawValue) -> Result<Signal> {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "resourceMetrics", borrow, default)]
+        metrics: Option<&'a RawValue>,
+    }
+    let probe: Probe = serde_json::from_str(doc.get())
+        .map_err(|e| anyhow::anyhow!("not an OTLP export request: {}", classify(&e)))?;
+    Ok(if probe.metrics.is_some() {
+        Signal::Metrics
+    } else {
+        Signal::Logs
+    })
+}
+
 /// A serde_json error's category and position, never the input's content.
 fn classify(e: &serde_json::Error) -> String {
     format!(
@@ -194,23 +210,16 @@ fn items<'v>(value: &'v Value, key: &str) -> Result<&'v [Value]> {
     }
 }
 
-fn split_json(signal: Signal, request: &Value, out: &mut Vec<u8>) -> Result<()> {
+fn split_json_metrics(request: &Value, out: &mut Vec<u8>) -> Result<()> {
     if !request.is_object() {
         bail!("the body must be a JSON object (an OTLP export request)");
     }
-    let (outer, inner, leaf) = match signal {
-        Signal::Logs => ("resourceLogs", "scopeLogs", "logRecords"),
-        Signal::Metrics => ("resourceMetrics", "scopeMetrics", "metrics"),
-    };
-    for resource_block in items(request, outer)? {
+    for resource_block in items(request, "resourceMetrics")? {
         let resource = resource_block.get("resource").cloned().unwrap_or(json!({}));
-        for scope_block in items(resource_block, inner)? {
+        for scope_block in items(resource_block, "scopeMetrics")? {
             let scope = scope_block.get("scope").cloned().unwrap_or(json!({}));
-            for leaf_value in items(scope_block, leaf)? {
-                match signal {
-                    Signal::Logs => push_log(out, &resource, &scope, leaf_value),
-                    Signal::Metrics => push_metric_json(out, &resource, &scope, leaf_value)?,
-                }
+            for metric in items(scope_block, "metrics")? {
+                push_metric_json(out, &resource, &scope, metric)?;
             }
         }
     }
@@ -223,11 +232,21 @@ fn push_line(out: &mut Vec<u8>, line: &Value) {
     out.push(b'\n');
 }
 
-fn push_log(out: &mut Vec<u8>, resource: &Value, scope: &Value, record: &Value) {
-    push_line(
-        out,
-        &json!({ "otlp_log": { "resource": resource, "scope": scope, "logRecord": record } }),
-    );
+/// One `otlp_log` line from the resource's and scope's compact JSON text
+/// (made once per block, not per record) and a writer of the record's.
+fn push_log_line(
+    out: &mut Vec<u8>,
+    resource: &[u8],
+    scope: &[u8],
+    record: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(b"{\"otlp_log\":{\"resource\":");
+    out.extend_from_slice(resource);
+    out.extend_from_slice(b",\"scope\":");
+    out.extend_from_slice(scope);
+    out.extend_from_slice(b",\"logRecord\":");
+    record(out);
+    out.extend_from_slice(b"}}\n");
 }
 
 fn push_metric_json(
@@ -288,11 +307,15 @@ fn split_protobuf(signal: Signal, body: &[u8], out: &mut Vec<u8>) -> Result<()> 
         Signal::Logs => {
             let request = proto::ExportLogsServiceRequest::decode(body).map_err(invalid)?;
             for rl in &request.resource_logs {
-                let resource = proto::resource_to_json(rl.resource.as_ref());
+                let resource = serde_json::to_vec(&proto::resource_to_json(rl.resource.as_ref()))?;
                 for sl in &rl.scope_logs {
-                    let scope = proto::scope_to_json(sl.scope.as_ref());
+                    let scope = serde_json::to_vec(&proto::scope_to_json(sl.scope.as_ref()))?;
                     for record in &sl.log_records {
-                        push_log(out, &resource, &scope, &proto::log_to_json(record));
+                        push_log_line(out, &resource, &scope, |out| {
+                            // Serializing a Value cannot fail (string keys only).
+                            serde_json::to_writer(out, &proto::log_to_json(record))
+                                .expect("a JSON value serializes");
+                        });
                     }
                 }
             }
@@ -425,10 +448,16 @@ mod tests {
         };
         let from_protobuf =
             split(Signal::Logs, Encoding::Protobuf, &request.encode_to_vec()).unwrap();
-        assert_eq!(
-            String::from_utf8(from_json).unwrap(),
-            String::from_utf8(from_protobuf).unwrap()
-        );
+        // The same JSON values (the JSON path keeps the request's key order and escapes).
+        let lines = |ndjson: &[u8]| -> Vec<Value> {
+            ndjson
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect()
+        };
+        assert_eq!(lines(&from_json), lines(&from_protobuf));
+        assert_eq!(lines(&from_json).len(), 1);
     }
 
     fn kv(key: &str, value: proto::any_value::Value) -> proto::KeyValue {

@@ -17,7 +17,7 @@ mod fluent_bit;
 pub(crate) mod moto;
 mod receivers;
 mod routes;
-mod vector;
+pub(crate) mod vector;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

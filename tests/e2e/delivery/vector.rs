@@ -312,7 +312,7 @@ fn settings_key(route: &str) -> Option<&'static str> {
 }
 
 /// Set `path` (creating maps on the way) in a YAML map.
-fn set(map: &mut Hash, path: &[&str], value: Yaml) {
+pub(crate) fn set(map: &mut Hash, path: &[&str], value: Yaml) {
     let (last, parents) = path.split_last().unwrap();
     let mut here = map;
     for key in parents {
