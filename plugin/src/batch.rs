@@ -85,7 +85,23 @@ impl Transform {
         keys: Vec<HmacKey>,
         active_key: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let settings = Settings::from_json(settings_json)?;
+        Self::with_geoip(settings_json, keys, active_key, Vec::new())
+    }
+
+    /// [`Self::new`] with IP enrichment from `geoip_databases` (the bytes
+    /// of MaxMind-format files; none: no enrichment, and the rules that
+    /// need it are inactive).
+    pub fn with_geoip(
+        settings_json: &str,
+        keys: Vec<HmacKey>,
+        active_key: Option<&str>,
+        geoip_databases: Vec<Vec<u8>>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = Settings::from_json(settings_json)?;
+        if !geoip_databases.is_empty() {
+            let geoip = crate::enrich::GeoIp::new(geoip_databases)?;
+            settings.geoip = Some(std::sync::Arc::new(geoip));
+        }
         let redactor = if settings.redaction.enabled {
             let key = active(keys, active_key)?;
             Some(Redactor::new(settings.redaction.clone(), key)?)
@@ -93,7 +109,11 @@ impl Transform {
             None
         };
         let detector = if settings.detections.enabled {
-            Some(Mutex::new(Detector::new(settings.detections.clone())?))
+            let enriched = settings.geoip.is_some();
+            Some(Mutex::new(Detector::new(
+                settings.detections.clone(),
+                enriched,
+            )?))
         } else {
             None
         };

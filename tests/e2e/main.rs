@@ -8,6 +8,7 @@
 mod delivery;
 mod detections;
 mod detections_fluentbit;
+mod detections_geoip;
 mod detections_profiles;
 mod detections_serve;
 mod evidence;
