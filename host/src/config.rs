@@ -51,6 +51,10 @@ pub struct FileConfig {
     /// setting, which validates it.
     #[serde(default)]
     pub content: Option<toml::Table>,
+    /// `[geoip]`: MaxMind-format databases for IP enrichment (README, "IP
+    /// enrichment").
+    #[serde(default)]
+    pub geoip: crate::geoip::GeoipConfig,
 }
 
 /// `[keys]`: sources of the pseudonymization and vault keys.
@@ -90,6 +94,18 @@ impl FileConfig {
             pull.validate()?;
         }
         self.input.check().map_err(anyhow::Error::msg)
+    }
+
+    /// The `[geoip]` databases' bytes; prints which rules are inactive when
+    /// detections run without any.
+    pub fn geoip_databases(&self) -> Result<Vec<Vec<u8>>> {
+        let databases = self.geoip.load()?;
+        if let Some(notice) =
+            crate::geoip::inactive_notice(self.detections_enabled(), databases.len())
+        {
+            eprintln!("{notice}");
+        }
+        Ok(databases)
     }
 
     /// Whether `[plugin.detections] enabled = true`.

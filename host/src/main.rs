@@ -18,6 +18,7 @@ mod config;
 mod dead_letter;
 mod engine_config;
 mod evidence;
+mod geoip;
 mod input;
 mod keys;
 mod otlp;

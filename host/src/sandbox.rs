@@ -44,7 +44,7 @@ use crate::keys::HmacKey;
 use crate::plugin::Plugin;
 
 /// The ABI version of `wit/transform.wit` this host speaks.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// What a plugin instance is configured with.
 #[derive(Debug, Clone)]
@@ -55,6 +55,8 @@ pub struct PluginSetup {
     pub hmac_keys: Vec<HmacKey>,
     /// Id of the active key, when several are given.
     pub active_key_id: Option<String>,
+    /// The `[geoip]` databases' bytes (each instance gets its own copy).
+    pub geoip_databases: Vec<Vec<u8>>,
 }
 
 /// How often the epoch advances. A batch deadline is a whole number of ticks.
@@ -180,6 +182,7 @@ impl Sandbox {
                 })
                 .collect(),
             active_key_id: setup.active_key_id.clone(),
+            geoip_databases: setup.geoip_databases.clone(),
         };
         instance
             .call(|b, s| b.call_configure(s, &config))
@@ -388,6 +391,7 @@ mod tests {
             settings_json: "{}".to_owned(),
             hmac_keys: vec![crate::keys::ephemeral_hmac_key().unwrap()],
             active_key_id: None,
+            geoip_databases: Vec::new(),
         };
         let mut instance = sandbox.instantiate(&setup).unwrap();
         assert!(instance.schema_version().is_ok());

@@ -192,6 +192,9 @@ fn note(kind: Kind) -> Option<&'static str> {
         Kind::Baseline => Some(
             "per-entity robust-z baseline (median/MAD of past active hours) runs in claude-audit's engine; this value_sum skeleton alerts on the absolute floor only",
         ),
+        Kind::Travel => Some(
+            "impossible travel (great-circle distance and implied speed between a user's consecutive located events) runs in claude-audit's engine; this correlation is the closest Sigma form: two or more countries for one user within the window",
+        ),
         _ => None,
     }
 }
@@ -229,6 +232,14 @@ fn correlation(rule: &RuleFile, d: &DetectionSpec, base: &str) -> Option<Value> 
                 },
                 "1h".to_owned(),
                 cond,
+            )
+        }
+        Kind::Travel => {
+            let place = d.field.clone().unwrap_or_else(|| "actor.geo".into());
+            (
+                "value_count",
+                d.window?.to_sigma(),
+                json!({"field": format!("{place}.country"), "gte": 2}),
             )
         }
         _ => return None,

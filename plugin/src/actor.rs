@@ -100,14 +100,23 @@ impl<'a> ParsedActor<'a> {
         Ok(actor)
     }
 
-    /// Write the canonical `actor` object, its values through `scrub`.
-    pub(crate) fn write(&self, w: &mut JsonWriter<'_>, scrub: &mut Scrubber<'_>) {
+    /// Write the canonical `actor` object, its values through `scrub`; with
+    /// `geoip`, also `actor.geo`, looked up from the IP before it is redacted.
+    pub(crate) fn write(
+        &self,
+        w: &mut JsonWriter<'_>,
+        scrub: &mut Scrubber<'_>,
+        geoip: Option<&crate::enrich::GeoIp>,
+    ) {
         w.object("actor")
             .json_str("type", &self.variant)
             .str("kind", self.kind);
         scrub.str_field(w, "id", &["actor", "id"], self.id.as_ref());
         scrub.str_field(w, "email", &["actor", "email"], self.email.as_ref());
         scrub.str_field(w, "ip", &["actor", "ip"], self.ip.as_ref());
+        if let Some(geoip) = geoip {
+            geoip.write(w, self.ip.as_ref().map(JsonStr::as_str));
+        }
         scrub.str_field(
             w,
             "user_agent",

@@ -85,7 +85,13 @@ impl Transform {
         keys: Vec<HmacKey>,
         active_key: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        Self::with_coverage(settings_json, keys, active_key, Coverage::full())
+        Self::build(
+            settings_json,
+            keys,
+            active_key,
+            Vec::new(),
+            Coverage::full(),
+        )
     }
 
     /// [`Transform::new`], redacting with `coverage` instead of everything:
@@ -96,7 +102,40 @@ impl Transform {
         active_key: Option<&str>,
         coverage: Coverage,
     ) -> Result<Self, ConfigError> {
-        let settings = Settings::from_json(settings_json)?;
+        Self::build(settings_json, keys, active_key, Vec::new(), coverage)
+    }
+
+    /// [`Self::new`] with IP enrichment from `geoip_databases` (the bytes
+    /// of MaxMind-format files; none: no enrichment, and the rules that
+    /// need it are inactive).
+    pub fn with_geoip(
+        settings_json: &str,
+        keys: Vec<HmacKey>,
+        active_key: Option<&str>,
+        geoip_databases: Vec<Vec<u8>>,
+    ) -> Result<Self, ConfigError> {
+        Self::build(
+            settings_json,
+            keys,
+            active_key,
+            geoip_databases,
+            Coverage::full(),
+        )
+    }
+
+    /// The one constructor behind the three above.
+    fn build(
+        settings_json: &str,
+        keys: Vec<HmacKey>,
+        active_key: Option<&str>,
+        geoip_databases: Vec<Vec<u8>>,
+        coverage: Coverage,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = Settings::from_json(settings_json)?;
+        if !geoip_databases.is_empty() {
+            let geoip = crate::enrich::GeoIp::new(geoip_databases)?;
+            settings.geoip = Some(std::sync::Arc::new(geoip));
+        }
         let redactor = if settings.redaction.enabled {
             let key = active(keys, active_key)?;
             Some(Redactor::with_coverage(
@@ -108,7 +147,11 @@ impl Transform {
             None
         };
         let detector = if settings.detections.enabled {
-            Some(Mutex::new(Detector::new(settings.detections.clone())?))
+            let enriched = settings.geoip.is_some();
+            Some(Mutex::new(Detector::new(
+                settings.detections.clone(),
+                enriched,
+            )?))
         } else {
             None
         };

@@ -48,6 +48,10 @@ pub struct Settings {
     /// README, "Conversation content").
     #[serde(default)]
     pub content: crate::content::ContentSettings,
+    /// The IP enrichment databases (`[geoip]`, handed over as bytes by the
+    /// host, never in this JSON); `None` when none is configured.
+    #[serde(skip)]
+    pub geoip: Option<std::sync::Arc<crate::enrich::GeoIp>>,
     /// `include_types` as a set, for the per-record lookup.
     #[serde(skip)]
     include_set: HashSet<String>,

@@ -16,6 +16,7 @@ pub mod config;
 pub mod content;
 pub mod content_hash;
 pub mod detect;
+pub mod enrich;
 pub mod error;
 pub mod filter;
 pub mod profile;
@@ -50,4 +51,4 @@ pub use redact::VaultEntry;
 pub use redact::pseudonym::HmacKey;
 
 /// The ABI version of `wit/transform.wit` this crate implements.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;

@@ -423,7 +423,7 @@ impl<'r, 'a> Event<'r, 'a> {
         // The Activity Feed never carries prompts or model output
         // (SPEC section 6); chat-content sources will fill these.
         w.null("prompt_hash").null("response_hash");
-        self.actor.write(&mut w, scrub);
+        self.actor.write(&mut w, scrub, settings.geoip.as_deref());
         w.object("target");
         let target_user = role(&self.roles.target_user_id);
         scrub.str_field(&mut w, "user_id", &["target", "user_id"], target_user);

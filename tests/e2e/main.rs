@@ -8,7 +8,9 @@
 mod delivery;
 mod detections;
 mod detections_fluentbit;
+mod detections_geoip;
 mod detections_profiles;
+mod detections_prompts;
 mod detections_serve;
 mod evidence;
 mod evidence_consistency;

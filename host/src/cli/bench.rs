@@ -274,6 +274,7 @@ impl BenchCommand {
                 settings_json: with_redaction(&self.settings, true)?,
                 hmac_keys: vec![key],
                 active_key_id: None,
+                geoip_databases: Vec::new(),
             };
             let mut instance = sandbox.instantiate(&setup)?;
             let bench = super::bench_evidence::EvidenceBench {
@@ -407,6 +408,7 @@ impl BenchCommand {
             settings_json: settings.to_owned(),
             hmac_keys: vec![key.clone()],
             active_key_id: None,
+            geoip_databases: Vec::new(),
         };
         let mut instance = sandbox.instantiate(&setup)?;
         let schema = instance

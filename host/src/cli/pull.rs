@@ -251,6 +251,7 @@ impl PullCommand {
                 .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
+            geoip_databases: config.geoip_databases()?,
         };
         // Instantiating once checks the policy and keys now, before any output.
         sandbox.instantiate(&setup)?;

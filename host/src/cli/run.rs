@@ -163,6 +163,7 @@ impl RunCommand {
                 .apply(config.plugin_settings_json(vault_key.is_some())?)?,
             hmac_keys,
             active_key_id,
+            geoip_databases: config.geoip_databases()?,
         };
         let mut instance = sandbox.instantiate(&setup)?;
         // `load` gives None for a state file that does not exist yet.

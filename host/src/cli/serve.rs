@@ -146,6 +146,7 @@ impl ServeCommand {
             settings_json: self.profile.apply(config.plugin_settings_json(false)?)?,
             hmac_keys,
             active_key_id,
+            geoip_databases: config.geoip_databases()?,
         };
         let forwarder = Forwarder::new(
             self.forward.clone(),

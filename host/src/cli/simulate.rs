@@ -45,6 +45,12 @@ pub struct SimulateCommand {
     /// Labels of the injected scenarios (NDJSON: scenario, expect, event_ids).
     #[arg(long, value_name = "FILE", default_value = "simulate.labels.ndjson")]
     pub labels: PathBuf,
+
+    /// Also write the synthetic MaxMind-format database that places the
+    /// simulated networks (for `[geoip] databases`, so that CL-03, CL-04
+    /// and CL-05 run on the simulated feed).
+    #[arg(long, value_name = "FILE")]
+    pub geoip: Option<PathBuf>,
 }
 
 impl SimulateCommand {
@@ -75,6 +81,10 @@ impl SimulateCommand {
             writeln!(labels, "{}", label.to_json()).context("writing labels")?;
         }
         labels.flush().context("writing labels")?;
+        if let Some(path) = &self.geoip {
+            let bytes = crate::simulate::geo::database()?;
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
         eprintln!(
             "claude-audit: simulated {} activities ({} scenarios labeled in {})",
             sim.activities.len(),

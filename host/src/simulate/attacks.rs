@@ -85,6 +85,16 @@ pub const SCENARIOS: &[Scenario] = &[
         run: public_share,
     },
     Scenario {
+        name: "impossible_travel",
+        expect: "CL-05/travel",
+        run: impossible_travel,
+    },
+    Scenario {
+        name: "hosting_login",
+        expect: "CL-03/login",
+        run: hosting_login,
+    },
+    Scenario {
         name: "enumeration",
         expect: "CL-22/access_failures",
         run: enumeration,
@@ -112,6 +122,36 @@ pub fn inject(
 }
 
 const ATTACKER_IP: &str = "192.0.2.66";
+
+/// A stolen session used from another continent 40 minutes after the
+/// member's own activity at home.
+fn impossible_travel(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    let chat = json!({"claude_chat_id": "claude_chat_01SIMSTOLEN00000000000"});
+    let mut ids = vec![org.push(
+        t,
+        activity("claude_chat_viewed", user_actor(v, &v.ip), chat.clone()),
+    )];
+    ids.extend(repeat(org, 3, t + 2400, 60, |_| {
+        activity(
+            "claude_chat_viewed",
+            user_actor(v, super::geo::FAR_AWAY_IP),
+            chat.clone(),
+        )
+    }));
+    ids
+}
+
+/// A sign-in from a rented server.
+fn hosting_login(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    vec![org.push(
+        t,
+        activity(
+            "sso_login_succeeded",
+            user_actor(v, super::geo::VPS_IP),
+            json!({}),
+        ),
+    )]
+}
 
 fn unauth(email: &str) -> Value {
     json!({"type": "unauthenticated_user_actor", "ip_address": ATTACKER_IP, "user_agent": "python-requests/2.32", "unauthenticated_email_address": email})

@@ -25,10 +25,11 @@ pub fn generate(org: &mut Org, days: u32, rng: &mut Rng) {
     }
 }
 
-/// Usually the member's own IP; now and then a hotel's for a few days.
+/// Usually the member's own IP; now and then a hotel's in another city of
+/// the member's country (benign travel, which CL-05 must not flag).
 fn travel_ip(m: &Member, day: i64, rng: &mut Rng) -> String {
     if rng.chance(0.03) {
-        format!("203.0.113.{}", 1 + (day as u64 + rng.below(200)) % 250)
+        super::geo::domestic_travel_ip(&m.ip, day as u64 + rng.below(200))
     } else {
         m.ip.clone()
     }
@@ -48,8 +49,20 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
         activity("sso_login_succeeded", user_actor(m, ip), json!({})),
     );
     let actions = 10 + rng.below(40);
+    // Now and then a day trip: the afternoon in another city of the
+    // country, two hours on the train after the morning's last event.
+    let mut trip = rng
+        .chance(0.02)
+        .then(|| super::geo::domestic_travel_ip(&m.ip, rng.below(62)));
+    let mut ip = ip.to_owned();
     for _ in 0..actions {
         t += 60 + rng.below(900) as i64;
+        if t > day_start + 13 * 3600
+            && let Some(away) = trip.take()
+        {
+            t += 2 * 3600;
+            ip = away;
+        }
         if t > day_start + 19 * 3600 {
             break;
         }
@@ -71,7 +84,7 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
             ),
             _ => ("claude_chat_viewed", json!({"claude_chat_id": chat})),
         };
-        org.push(t, activity(kind, user_actor(m, ip), fields));
+        org.push(t, activity(kind, user_actor(m, &ip), fields));
     }
 }
 

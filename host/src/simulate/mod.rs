@@ -15,6 +15,7 @@
 
 pub mod attacks;
 pub mod benign;
+pub mod geo;
 pub mod rng;
 pub mod score;
 

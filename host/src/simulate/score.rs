@@ -46,14 +46,15 @@ pub struct Report {
 /// Score `plan` under each seed.
 pub fn score(plan: &Plan, seeds: &[u64], key: &HmacKey) -> Result<Report> {
     let mut report = Report::default();
+    let geoip = super::geo::database()?;
     for &seed in seeds {
         let sim = simulate(&Plan {
             seed,
             ..plan.clone()
         });
         let input = sim.activities.join("\n") + "\n";
-        let (alerts, elapsed, state) = process(&input, key, true)?;
-        let (_, plain, _) = process(&input, key, false)?;
+        let (alerts, elapsed, state) = process(&input, key, &geoip, true)?;
+        let (_, plain, _) = process(&input, key, &geoip, false)?;
         report.with += elapsed;
         report.without += plain;
         report.state_bytes = report.state_bytes.max(state);
@@ -63,10 +64,17 @@ pub fn score(plan: &Plan, seeds: &[u64], key: &HmacKey) -> Result<Report> {
     Ok(report)
 }
 
-/// Run the feed through a transform; the alerts, the time, the state size.
-fn process(input: &str, key: &HmacKey, detections: bool) -> Result<(Vec<Value>, Duration, usize)> {
+/// Run the feed through a transform, enriched from the simulated `geoip`
+/// database either way (so that the difference is the engine's cost); the
+/// alerts, the time, the state size.
+fn process(
+    input: &str,
+    key: &HmacKey,
+    geoip: &[u8],
+    detections: bool,
+) -> Result<(Vec<Value>, Duration, usize)> {
     let settings = format!(r#"{{"detections":{{"enabled":{detections},"signals":false}}}}"#);
-    let transform = Transform::new(&settings, vec![key.clone()], None)
+    let transform = Transform::with_geoip(&settings, vec![key.clone()], None, vec![geoip.to_vec()])
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .context("configuring the plugin for the benchmark")?;
     let lines: Vec<&str> = input.lines().collect();

@@ -46,9 +46,13 @@ impl Guest for Component {
                 })?,
             );
         }
-        let transform =
-            Transform::new(&config.settings_json, keys, config.active_key_id.as_deref())
-                .map_err(config_error)?;
+        let transform = Transform::with_geoip(
+            &config.settings_json,
+            keys,
+            config.active_key_id.as_deref(),
+            config.geoip_databases,
+        )
+        .map_err(config_error)?;
         TRANSFORM.with(|slot| *slot.borrow_mut() = Some(transform));
         Ok(())
     }

@@ -134,6 +134,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::TemporalOrdered => "temporal_ordered",
         Kind::NewValue => "new_value",
         Kind::Baseline => "baseline",
+        Kind::Travel => "travel",
     }
 }
 

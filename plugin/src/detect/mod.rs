@@ -7,7 +7,8 @@
 //! same natively, in the component and in the Fluent Bit module. The logic
 //! kinds each live in their own module: [`window`] (`event_count`,
 //! `value_count`), [`sequence`] (`temporal_ordered`), [`first_seen`]
-//! (`new_value`) and [`baseline`] (robust z spikes); [`alert`] builds the
+//! (`new_value`), [`baseline`] (robust z spikes) and [`travel`]
+//! (impossible travel); [`alert`] builds the
 //! alert events, [`state`] exports and imports what the engine remembers.
 
 pub mod alert;
@@ -19,6 +20,7 @@ pub mod rule;
 pub mod sequence;
 pub mod settings;
 pub mod state;
+pub mod travel;
 pub mod window;
 
 #[cfg(test)]
@@ -99,6 +101,8 @@ pub struct Detector {
     state: EngineState,
     /// Events seen since the last idle-group sweep.
     since_sweep: u32,
+    /// Rules left out because an input they need is not configured.
+    inactive: Vec<String>,
 }
 
 /// Alerts raised by one event, and those suppressed by configuration.
@@ -111,17 +115,37 @@ pub struct Raised {
 }
 
 impl Detector {
-    /// The bundled pack under `settings`.
-    pub fn new(settings: DetectSettings) -> Result<Self, ConfigError> {
+    /// The bundled pack under `settings`; `geoip`: whether the IP
+    /// enrichment databases are configured (the rules that need them are
+    /// inactive otherwise).
+    pub fn new(settings: DetectSettings, geoip: bool) -> Result<Self, ConfigError> {
         let rules = rule::bundled().map_err(|e| invalid("detections", e))?;
-        Self::with_rules(rules, settings)
+        // Settings may name an inactive rule: they stay valid when the
+        // databases come back.
+        check_selectors(&rules, &settings)?;
+        let (active, inactive): (Vec<_>, Vec<_>) = rules
+            .into_iter()
+            .partition(|r| geoip || !r.needs.contains(&rule::Need::Geoip));
+        let mut detector = Self::compile_all(&active, &settings)?;
+        detector.inactive = inactive_ids(&inactive);
+        Ok(detector)
     }
 
     /// A pack of `rules` under `settings` (tests use single rules).
     pub fn with_rules(rules: Vec<RuleFile>, settings: DetectSettings) -> Result<Self, ConfigError> {
         check_selectors(&rules, &settings)?;
+        Self::compile_all(&rules, &settings)
+    }
+
+    /// The rules that are inactive for want of an input (sorted ids).
+    pub fn inactive(&self) -> &[String] {
+        &self.inactive
+    }
+
+    fn compile_all(rules: &[RuleFile], settings: &DetectSettings) -> Result<Self, ConfigError> {
+        let settings = settings.clone();
         let mut detections = Vec::new();
-        for rule in &rules {
+        for rule in rules {
             if rule.signal && !settings.signals {
                 continue;
             }
@@ -144,6 +168,7 @@ impl Detector {
             settings,
             state: EngineState::default(),
             since_sweep: 0,
+            inactive: Vec::new(),
         })
     }
 
@@ -239,6 +264,7 @@ impl Detector {
             Kind::EventCount | Kind::ValueCount => count(d, slot, &group_key, seen),
             Kind::NewValue => first_seen(d, slot, &group_key, seen, start),
             Kind::Baseline => spike(d, slot, &group_key, seen),
+            Kind::Travel => travel(d, slot, &group_key, seen),
             Kind::TemporalOrdered => None,
         }?;
         Some(alert::build(
@@ -314,7 +340,9 @@ impl Detector {
         for d in &self.detections {
             let horizon = match d.spec.kind {
                 Kind::Single => 0,
-                Kind::EventCount | Kind::ValueCount | Kind::TemporalOrdered => d.window(),
+                Kind::EventCount | Kind::ValueCount | Kind::TemporalOrdered | Kind::Travel => {
+                    d.window()
+                }
                 Kind::NewValue | Kind::Baseline => 90 * DAY,
             };
             self.state
@@ -477,6 +505,52 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
     })
 }
 
+/// `travel`: the journey from the group's previous located event.
+fn travel(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+    let place = d.spec.field.as_deref().unwrap_or("actor.geo");
+    let coordinate = |name: &str| {
+        matcher::values(seen.event, &format!("{place}.{name}"))
+            .first()
+            .and_then(|v| matcher::number(v))
+    };
+    let fix = travel::Fix {
+        t: seen.t,
+        lat: coordinate("lat")?,
+        lon: coordinate("lon")?,
+        country: text(seen.event, &format!("{place}.country")),
+        id: seen.id.to_owned(),
+    };
+    let limits = travel::Limits {
+        min_km: d.spec.min_km.unwrap_or(500.0),
+        min_kmh: d.spec.min_kmh.unwrap_or(800.0),
+        window: d.window(),
+    };
+    let group = slot.group(key, seen.t, || GroupState::Travel(Default::default()));
+    let GroupState::Travel(g) = &mut group.s else {
+        return None;
+    };
+    let country = fix.country.clone();
+    let journey = g.add(fix, limits)?;
+    let from = journey.from;
+    let earlier = Hit {
+        t: from.t,
+        id: from.id.clone(),
+        v: None,
+    };
+    let mut hits = vec![earlier, seen.hit(None)];
+    hits.sort_by_key(|h| h.t);
+    Some(Outcome {
+        window: (hits[0].t, hits[1].t, d.window()),
+        hits,
+        observed: json!({
+            "distance_km": journey.km.round(),
+            "speed_kmh": journey.kmh.map(f64::round),
+            "from_country": from.country, "to_country": country,
+        }),
+        baseline: Some(json!({"min_km": limits.min_km, "min_speed_kmh": limits.min_kmh})),
+    })
+}
+
 /// The alert's `baseline`: the method's centre and spread under their own
 /// names (`median`/`mad`, or `mean`/`stddev` with `alpha` and the
 /// `hour_of_week` bucket used), the score and the thresholds.
@@ -550,6 +624,14 @@ fn invalid(path: &str, message: String) -> ConfigError {
         path: path.to_owned(),
         message,
     }
+}
+
+/// The ids of `rules`, sorted and without repeats.
+fn inactive_ids(rules: &[RuleFile]) -> Vec<String> {
+    let mut ids: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// Every rule id a setting names must exist.
@@ -638,6 +720,7 @@ fn compile(
             "window and at least two steps are needed",
         ),
         Kind::NewValue => needs(spec.field.is_some(), "field is needed"),
+        Kind::Travel => needs(spec.window.is_some(), "window is needed"),
         Kind::Baseline => needs(
             spec.floor.is_some() && spec.alpha.is_none_or(|a| a > 0.0 && a <= 1.0),
             "floor is needed (and alpha, when given, in (0, 1])",

@@ -32,6 +32,10 @@ pub struct RuleFile {
     /// Which vendor ships an equivalent today (documentation).
     #[serde(default)]
     pub vendors: String,
+    /// Inputs the rule cannot work without (`geoip`: the IP enrichment
+    /// databases). Without them the rule is inactive, and said to be.
+    #[serde(default)]
+    pub needs: Vec<Need>,
     /// A parity signal (informational, per event, `is_alert = false`).
     #[serde(default)]
     pub signal: bool,
@@ -41,6 +45,14 @@ pub struct RuleFile {
     /// Positive and negative examples, replayed by the tests.
     #[serde(default, rename = "example")]
     pub examples: Vec<Example>,
+}
+
+/// An input a rule needs beyond the events themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    /// `actor.geo`, from the `[geoip]` databases.
+    Geoip,
 }
 
 /// Alert severity (Sigma levels; OCSF `severity_id` 1..5).
@@ -94,6 +106,9 @@ pub enum Kind {
     NewValue,
     /// A per-entity hourly count or sum far above the entity's own history.
     Baseline,
+    /// Consecutive located events of a group implying impossible travel
+    /// (`field` names the location object with `lat`/`lon`).
+    Travel,
 }
 
 /// One detection inside a rule.
@@ -152,6 +167,12 @@ pub struct DetectionSpec {
     /// `baseline` EWMA methods: weight of the newest hour (default 0.1).
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// `travel`: smallest distance that counts, km (default 500).
+    #[serde(default)]
+    pub min_km: Option<f64>,
+    /// `travel`: smallest implied speed that counts, km/h (default 800).
+    #[serde(default)]
+    pub min_kmh: Option<f64>,
 }
 
 /// One step of a `temporal_ordered` detection.

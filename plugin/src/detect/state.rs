@@ -4,7 +4,7 @@
 //! {"start": ms, "groups": {key: {"seen": ms, "s": {...}}}}}, "alerted":
 //! [[ms, id], ...]}`. Every part is bounded: hits per group (see
 //! [`super::window`], [`super::sequence`], [`super::first_seen`],
-//! [`super::baseline`]), groups per detection (`max_groups`, least recently
+//! [`super::baseline`], [`super::travel`]), groups per detection (`max_groups`, least recently
 //! seen evicted first; idle groups are forgotten once their window or 90
 //! days has passed), and [`ALERTED_CAP`] remembered alert ids. Keys and
 //! values are those of the events: pseudonyms, never raw PII.
@@ -17,6 +17,7 @@ use super::StateError;
 use super::baseline::BaselineGroup;
 use super::first_seen::FirstSeenGroup;
 use super::sequence::SequenceGroup;
+use super::travel::TravelGroup;
 use super::window::WindowGroup;
 
 /// Version of the export format; an import of another version is refused.
@@ -70,6 +71,8 @@ pub enum GroupState {
     FirstSeen(FirstSeenGroup),
     /// `baseline`.
     Baseline(BaselineGroup),
+    /// `travel`.
+    Travel(TravelGroup),
 }
 
 impl EngineState {

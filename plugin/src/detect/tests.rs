@@ -106,9 +106,6 @@ fn the_pack_is_complete() {
     let ids: BTreeSet<String> = bundled().unwrap().into_iter().map(|r| r.id).collect();
     for n in 1..=27 {
         let id = format!("CL-{n:02}");
-        if ["CL-03", "CL-05"].contains(&id.as_str()) {
-            continue; // Need IP geolocation enrichment (not built yet; README).
-        }
         assert!(ids.contains(&id), "{id} missing");
     }
     for n in 1..=8 {
@@ -120,13 +117,13 @@ fn the_pack_is_complete() {
 fn settings_naming_unknown_rules_are_refused_and_overrides_apply() {
     let bad: DetectSettings =
         serde_json::from_value(json!({"enabled": true, "disable": ["CL-99"]})).unwrap();
-    let err = Detector::new(bad).unwrap_err();
+    let err = Detector::new(bad, true).unwrap_err();
     assert_eq!(err.path, "detections.disable");
     let s: DetectSettings = serde_json::from_value(json!({
         "enabled": true, "disable": ["CL-01/spray"], "overrides": {"CL-01/brute_force": {"threshold": 3}}
     }))
     .unwrap();
-    let d = Detector::new(s).unwrap();
+    let d = Detector::new(s, true).unwrap();
     assert!(!d.detections().iter().any(|d| d.key() == "CL-01/spray"));
     let bf = d
         .detections()
@@ -152,7 +149,7 @@ fn suppressions_drop_alerts_by_group_key() {
         "enabled": true, "signals": false, "suppress": [{"rule": "CL-01", "group_key": "actor.ip=ip:k1:SCANNER", "reason": "pen test"}]
     }))
     .unwrap();
-    let mut d = Detector::new(s).unwrap();
+    let mut d = Detector::new(s, true).unwrap();
     let (mut alerts, mut suppressed) = (0, 0);
     for e in failures(10, "ip:k1:SCANNER")
         .iter()
@@ -167,11 +164,11 @@ fn suppressions_drop_alerts_by_group_key() {
 
 #[test]
 fn state_round_trips_and_a_reread_raises_nothing_twice() {
-    let mut d = Detector::new(settings()).unwrap();
+    let mut d = Detector::new(settings(), true).unwrap();
     let events = failures(12, "ip:k1:A");
     let first: usize = events[..6].iter().map(|e| d.process(e).alerts.len()).sum();
     let state = d.export_state();
-    let mut resumed = Detector::new(settings()).unwrap();
+    let mut resumed = Detector::new(settings(), true).unwrap();
     resumed.import_state(&state).unwrap();
     // The re-read overlap: everything again, then the rest.
     let second: usize = events.iter().map(|e| resumed.process(e).alerts.len()).sum();
@@ -188,10 +185,13 @@ fn state_round_trips_and_a_reread_raises_nothing_twice() {
 
 #[test]
 fn simultaneous_per_event_findings_keep_distinct_ids() {
-    let mut d = Detector::new(DetectSettings {
-        enabled: true,
-        ..DetectSettings::default()
-    })
+    let mut d = Detector::new(
+        DetectSettings {
+            enabled: true,
+            ..DetectSettings::default()
+        },
+        true,
+    )
     .unwrap();
     let signals: usize = failures(3, "ip:k1:A")
         .iter()
@@ -212,7 +212,7 @@ fn groups_are_bounded() {
     let s: DetectSettings =
         serde_json::from_value(json!({"enabled": true, "signals": false, "max_groups": 100}))
             .unwrap();
-    let mut d = Detector::new(s).unwrap();
+    let mut d = Detector::new(s, true).unwrap();
     for i in 0..9000 {
         let ts = time::OffsetDateTime::from_unix_timestamp(BASE_MS / 1000 + i).unwrap();
         d.process(&json!({"event_id": format!("e{i}"), "timestamp": crate::timestamp::format(ts),
@@ -225,4 +225,23 @@ fn groups_are_bounded() {
         .map_or(0, |s| s.groups.len());
     assert!(groups <= 100 + 8192, "{groups}");
     assert!(groups < 9000);
+}
+
+#[test]
+fn rules_needing_geoip_are_inactive_without_it() {
+    let s = || -> DetectSettings {
+        serde_json::from_value(json!({"enabled": true, "disable": ["CL-05"]})).unwrap()
+    };
+    let without = Detector::new(s(), false).unwrap();
+    assert_eq!(without.inactive(), ["CL-03", "CL-04", "CL-05"]);
+    assert!(
+        !without
+            .detections()
+            .iter()
+            .any(|d| ["CL-03", "CL-04", "CL-05"].contains(&d.rule_id.as_str()))
+    );
+    let with = Detector::new(s(), true).unwrap();
+    assert!(with.inactive().is_empty());
+    assert!(with.detections().iter().any(|d| d.rule_id == "CL-03"));
+    assert!(!with.detections().iter().any(|d| d.rule_id == "CL-05"));
 }

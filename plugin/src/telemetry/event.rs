@@ -475,6 +475,16 @@ impl Draft {
         if let Some(redactor) = redactor {
             redactor.redact(&mut event, &mut report);
         }
+        // Before the policy drops the prompt: what the rules need of it.
+        let signals = text(&self.content, "prompt")
+            .filter(|t| content::is_content(t))
+            .map(|t| super::signals::of(&t));
+        if let (Some(signals), Some(details)) = (
+            signals,
+            event.get_mut("details").and_then(Value::as_object_mut),
+        ) {
+            details.insert("prompt_signals".to_owned(), json!(signals));
+        }
         for field in &self.content {
             let path = ["details", field.key];
             let policy = if field.policy {

@@ -10,6 +10,7 @@
 mod content;
 mod event;
 mod record;
+pub mod signals;
 mod tables;
 pub mod value;
 

@@ -21,7 +21,7 @@ mod component {
 
     impl Guest for Poison {
         fn abi_version() -> u32 {
-            3
+            4
         }
 
         fn export_state() -> Vec<u8> {

@@ -1,0 +1,113 @@
+//! The simulator's synthetic MaxMind-format database (`places.tsv`), so that
+//! IP enrichment, CL-03, CL-04 and CL-05 run on simulated data exactly as on
+//! real data. Written with the `maxminddb-writer` crate; the records have
+//! the GeoIP2 City and ASN field names (`country.iso_code`,
+//! `location.latitude`, `autonomous_system_number` ...).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use maxminddb_writer::Database;
+use maxminddb_writer::paths::IpAddrWithMask;
+use serde::Serialize;
+
+const PLACES_TSV: &str = include_str!("places.tsv");
+
+/// Home networks: member `i` lives in `HOME_BLOCKS[i / 250 % 4]`.
+pub const COUNTRIES: u32 = 4;
+
+/// An address on the far-away residential network (CL-05's scenario).
+pub const FAR_AWAY_IP: &str = "192.0.2.130";
+
+/// An address on a hosting provider's network (CL-03's scenario).
+pub const VPS_IP: &str = "192.0.2.200";
+
+#[derive(Serialize)]
+struct Record {
+    country: BTreeMap<&'static str, String>,
+    location: Location,
+    autonomous_system_number: u32,
+    autonomous_system_organization: String,
+}
+
+#[derive(Serialize)]
+struct Location {
+    latitude: f64,
+    longitude: f64,
+}
+
+/// The database, as `.mmdb` file bytes.
+pub fn database() -> Result<Vec<u8>> {
+    let mut db = Database::default();
+    db.metadata.database_type = "ClaudeAudit-Simulated-City-ASN".into();
+    db.metadata.binary_format_major_version = 2;
+    db.metadata.description.insert(
+        "en".into(),
+        "claude-audit simulate: synthetic geography".into(),
+    );
+    for line in PLACES_TSV.lines().filter(|l| !l.starts_with('#')) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let [cidr, country, lat, lon, asn, org] = c[..] else {
+            anyhow::bail!("places.tsv: a line without six columns: {line:?}");
+        };
+        let number = |s: &str| {
+            s.parse::<f64>()
+                .with_context(|| format!("places.tsv: {s:?}"))
+        };
+        let record = Record {
+            country: BTreeMap::from([("iso_code", country.to_owned())]),
+            location: Location {
+                latitude: number(lat)?,
+                longitude: number(lon)?,
+            },
+            autonomous_system_number: asn.parse().context("places.tsv: ASN")?,
+            autonomous_system_organization: org.to_owned(),
+        };
+        let data = db
+            .insert_value(record)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("writing the simulated database")?;
+        let path: IpAddrWithMask = cidr
+            .parse()
+            .map_err(|_| anyhow::anyhow!("places.tsv: bad network {cidr}"))?;
+        db.insert_node(path, data);
+    }
+    let mut bytes = Vec::new();
+    db.write_to(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("writing the simulated database")?;
+    Ok(bytes)
+}
+
+/// A domestic travel address (hotel, day trip) for a member whose home is
+/// `home_ip`, on the home ISP's network in another city of the country.
+pub fn domestic_travel_ip(home_ip: &str, n: u64) -> String {
+    let block = home_ip
+        .split('.')
+        .nth(2)
+        .and_then(|b| b.parse::<u64>().ok())
+        .map_or(0, |b| b.saturating_sub(100) % u64::from(COUNTRIES));
+    format!("203.0.113.{}", 64 * block + 1 + n % 62)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_places_every_network() {
+        let geoip = claude_audit_plugin::enrich::GeoIp::new(vec![database().unwrap()]).unwrap();
+        let home = geoip.lookup("198.51.102.7").unwrap();
+        assert_eq!(home.country.as_deref(), Some("DE"));
+        let trip = geoip
+            .lookup(&domestic_travel_ip("198.51.102.7", 5))
+            .unwrap();
+        assert_eq!(
+            (trip.country.as_deref(), trip.asn),
+            (Some("DE"), Some(3320))
+        );
+        assert!(geoip.lookup(VPS_IP).unwrap().hosting);
+        let far = geoip.lookup(FAR_AWAY_IP).unwrap();
+        assert!(!far.hosting && !far.anonymizer && far.country.as_deref() == Some("BR"));
+    }
+}
