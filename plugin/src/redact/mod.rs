@@ -148,6 +148,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// Add what redaction found in one part of an event, redacted apart
+    /// (`Redactor::redact_at`), to the event's report. Sets and counts do
+    /// not depend on the order of the walk; vault pairs do, so a part with
+    /// vault pairs must not be redacted apart (see `Redactor::vault`).
+    pub fn absorb(&mut self, part: &Report) {
+        self.flags.extend(&part.flags);
+        self.data_classes.extend(&part.data_classes);
+        for (entity, count) in &part.counts {
+            *self.counts.entry(entity.clone()).or_default() += count;
+        }
+        self.paths.extend(part.paths.iter().cloned());
+        self.dropped.extend(part.dropped.iter().cloned());
+        self.vault.extend(part.vault.iter().cloned());
+    }
+
     /// The event's `redaction_metadata` object (canonical schema): what was
     /// applied, under which policy and key, and what changed where.
     pub fn metadata(&self, redactor: Option<&Redactor>) -> serde_json::Value {
@@ -280,6 +295,20 @@ impl Redactor {
     pub fn redact(&self, event: &mut Value, report: &mut Report) {
         let mut path = Vec::new();
         self.walk(event, &mut path, report);
+    }
+
+    /// Redact `value` as the walk of a whole event redacts it at `path`
+    /// (rules, keys, strings), so that a part shared by many events can be
+    /// redacted once and its report absorbed into each ([`Report::absorb`]).
+    pub fn redact_at(&self, path: &[&str], value: &mut Value, report: &mut Report) {
+        let mut path = path.to_vec();
+        self.walk(value, &mut path, report);
+    }
+
+    /// Whether pseudonym pairs are reported for the vault: their order
+    /// follows the walk, so then nothing may be redacted apart.
+    pub fn vault(&self) -> bool {
+        self.settings.vault
     }
 
     /// Redact one string field of an event at `path`.

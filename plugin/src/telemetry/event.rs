@@ -45,6 +45,9 @@ struct Draft {
     /// Content fields and operational texts (`Kind::Content` … `JsonText`).
     content: Vec<ContentField>,
     cost_from_micros_field: bool,
+    /// `details.resource` holds a placeholder for the group's resource,
+    /// filled in by `finish` (redacted once per group).
+    resource_placeholder: bool,
 }
 
 /// A text field handled by `content` rather than the event-wide walk.
@@ -140,6 +143,7 @@ pub fn log_event(
         nanos,
         &created_at,
         &id_parts,
+        &record.group,
         settings,
         redactor,
     )?))
@@ -195,6 +199,7 @@ pub fn metric_event(
         nanos,
         &created_at,
         &id_parts,
+        &point.group,
         settings,
         redactor,
     )?))
@@ -254,7 +259,8 @@ fn event_id(parts: &[String]) -> String {
 impl Draft {
     /// Place every attribute; those repeating a resource attribute (Claude
     /// Code copies `OTEL_RESOURCE_ATTRIBUTES` onto records) are left to
-    /// `details.resource`.
+    /// `details.resource`, whose place is kept here and value written by
+    /// `finish`.
     fn place_all(&mut self, attributes: &Map<String, Value>, resource: &Map<String, Value>) {
         for (key, value) in attributes {
             if resource.get(key) == Some(value) {
@@ -263,8 +269,8 @@ impl Draft {
             self.place(key, value);
         }
         if !resource.is_empty() {
-            self.details
-                .insert("resource".to_owned(), Value::Object(resource.clone()));
+            self.details.insert("resource".to_owned(), Value::Null);
+            self.resource_placeholder = true;
         }
     }
 
@@ -428,9 +434,18 @@ impl Draft {
         nanos: u64,
         created_at: &str,
         id_parts: &[String],
+        group: &Group,
         settings: &Settings,
         redactor: Option<&Redactor>,
     ) -> Result<Built, RecordError> {
+        // The resource is redacted once per group and its findings added to
+        // each event's report; with the vault on, pairs must keep the walk's
+        // order, so it is redacted in place like the rest.
+        let shared = redactor.filter(|r| !r.vault() && self.resource_placeholder);
+        if self.resource_placeholder && shared.is_none() {
+            self.details
+                .insert("resource".to_owned(), Value::Object(group.resource.clone()));
+        }
         let row = tables().events.get(self.name.as_str()).copied();
         if let Some(m) = self.details.get("cost_usd_micros").and_then(Value::as_i64) {
             self.details.insert("cost_usd".to_owned(), dollars(m));
@@ -474,6 +489,9 @@ impl Draft {
         let mut report = Report::default();
         if let Some(redactor) = redactor {
             redactor.redact(&mut event, &mut report);
+        }
+        if let Some(redactor) = shared {
+            shared_resource(&mut event, group, redactor, &mut report);
         }
         // Before the policy drops the prompt: what the rules need of it.
         let signals = text(&self.content, "prompt")
@@ -520,6 +538,24 @@ impl Draft {
             vault: report.vault,
         })
     }
+}
+
+/// Fill the `details.resource` placeholder the walk went over (unless a
+/// rule dropped it) with the group's resource as redaction at that path
+/// leaves it, redacted on the group's first event, and add what redaction
+/// found there to `report`.
+fn shared_resource(event: &mut Value, group: &Group, redactor: &Redactor, report: &mut Report) {
+    let Some(slot) = event.pointer_mut("/details/resource") else {
+        return;
+    };
+    let (redacted, found) = group.redacted.get_or_init(|| {
+        let mut value = Value::Object(group.resource.clone());
+        let mut found = Report::default();
+        redactor.redact_at(&["details", "resource"], &mut value, &mut found);
+        (value, found)
+    });
+    *slot = redacted.clone();
+    report.absorb(found);
 }
 
 /// Insert the policy fields (schema order: before `unmapped`) and serialize.

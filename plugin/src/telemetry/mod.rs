@@ -13,8 +13,11 @@ mod record;
 pub mod signals;
 mod tables;
 pub mod value;
+mod wire;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use serde_json::value::RawValue;
 
 use crate::config::Settings;
 use crate::error::RecordError;
@@ -24,27 +27,63 @@ use record::{Group, Input};
 
 pub use record::recognize;
 
-/// What a Fluent Bit stream's last group-start marker said (resource and
-/// scope of the records that follow it). Kept across batches.
+/// What a transform remembers between records: the resource and scope of
+/// the records that follow a Fluent Bit group-start marker, and the group of
+/// the last `otlp_log` resource and scope text seen (the host writes every
+/// record of an export request with the same text, so a request's records
+/// share one decoded, once-redacted group). Kept across batches; one per
+/// transform, so one redactor.
 #[derive(Debug, Default)]
 pub struct Context {
-    group: Mutex<Option<Group>>,
+    group: Mutex<Option<Arc<Group>>>,
+    last: Mutex<Option<LastGroup>>,
+}
+
+/// The group of one resource and scope JSON text.
+#[derive(Debug)]
+struct LastGroup {
+    resource: Option<String>,
+    scope: Option<String>,
+    group: Arc<Group>,
 }
 
 impl Context {
-    fn set(&self, group: Option<Group>) {
-        *self
-            .group
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = group;
+    fn set(&self, group: Option<Arc<Group>>) {
+        *lock(&self.group) = group;
     }
 
-    fn current(&self) -> Option<Group> {
-        self.group
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    fn current(&self) -> Option<Arc<Group>> {
+        lock(&self.group).clone()
     }
+
+    /// The group of this resource and scope text: the last one's when the
+    /// text is the same, else decoded (and remembered).
+    fn group_of(&self, resource: Option<&RawValue>, scope: Option<&RawValue>) -> Arc<Group> {
+        fn text(raw: Option<&RawValue>) -> Option<&str> {
+            raw.map(RawValue::get)
+        }
+        let mut last = lock(&self.last);
+        if let Some(hit) = last.as_ref().filter(|l| {
+            l.resource.as_deref() == text(resource) && l.scope.as_deref() == text(scope)
+        }) {
+            return Arc::clone(&hit.group);
+        }
+        let group = record::group_from_text(resource, scope);
+        *last = Some(LastGroup {
+            resource: text(resource).map(str::to_owned),
+            scope: text(scope).map(str::to_owned),
+            group: Arc::clone(&group),
+        });
+        group
+    }
+}
+
+/// A lock, even after a panic elsewhere poisoned it (the value is replaced
+/// whole, so it is never half-written).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Normalize one recognized record (see [`recognize`]), appending the event
@@ -65,7 +104,7 @@ pub fn normalize_line(
             format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
         )
     })?;
-    let built = match record::parse(text)? {
+    let built = match record::parse(text, |r, s| context.group_of(r, s))? {
         Input::GroupStart(group) => {
             context.set(Some(group));
             return Ok(Disposition::Filtered);

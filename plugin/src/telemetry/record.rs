@@ -15,12 +15,20 @@
 //!   the Lua step of `pipelines/fluent-bit/otel-claude-code.yaml` lifted
 //!   metadata and group into the body (the `wasm` filter sees only the body).
 //!
-//! Nothing here decides what a record means; `event` does.
+//! Nothing here decides what a record means; `event` does. `otlp_log`
+//! lines, the bulk of the traffic, are read by `wire` without a `Value` of
+//! the line; the other forms, and any `otlp_log` line `wire` does not
+//! accept, are read here from a `Value` the record takes apart (no copies).
 
+use std::sync::{Arc, OnceLock};
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::value::{key_values, uint};
+use super::wire;
 use crate::error::{RecordError, RecordErrorKind};
+use crate::redact::Report;
 
 /// One record of any form.
 #[derive(Debug)]
@@ -30,25 +38,30 @@ pub enum Input {
     /// A metric data point.
     Metric(MetricPoint),
     /// A Fluent Bit group start: the resource and scope of what follows.
-    GroupStart(Group),
+    GroupStart(Arc<Group>),
     /// A Fluent Bit group end.
     GroupEnd,
 }
 
-/// The resource and scope records share.
-#[derive(Debug, Clone, Default)]
+/// The resource and scope records share (one per distinct resource and
+/// scope, shared by their records: see `super::Context`).
+#[derive(Debug, Default)]
 pub struct Group {
     /// Resource attributes, plain.
     pub resource: Map<String, Value>,
     /// Instrumentation scope name.
     pub scope_name: Option<String>,
+    /// `details.resource` as redaction leaves it and what redaction found in
+    /// it: the same for every record of the group, so worked out once
+    /// (`event`). A group belongs to one transform, hence one redactor.
+    pub redacted: OnceLock<(Value, Report)>,
 }
 
 /// One OTLP log record.
 #[derive(Debug, Default)]
 pub struct LogRecord {
     /// Its resource and scope.
-    pub group: Group,
+    pub group: Arc<Group>,
     /// `timeUnixNano` (`None` when absent or 0), and its text as received.
     pub time: Option<(u64, String)>,
     /// `observedTimeUnixNano`.
@@ -67,7 +80,7 @@ pub struct LogRecord {
 #[derive(Debug, Default)]
 pub struct MetricPoint {
     /// Its resource and scope.
-    pub group: Group,
+    pub group: Arc<Group>,
     /// The metric name (`claude_code.token.usage`, …).
     pub name: String,
     /// 1 delta, 2 cumulative, 0 unspecified.
@@ -100,8 +113,34 @@ pub fn recognize(line: &[u8]) -> bool {
         || rest.starts_with(b"{\"otlp_fluent_bit\"")
 }
 
-/// Parse a recognized line.
-pub fn parse(text: &str) -> Result<Input, RecordError> {
+/// Parse a recognized line. `group_of` gives the group of an `otlp_log`
+/// line's resource and scope JSON text (the caller caches them, see
+/// [`group_from_text`]).
+pub fn parse(
+    text: &str,
+    group_of: impl FnOnce(Option<&RawValue>, Option<&RawValue>) -> Arc<Group>,
+) -> Result<Input, RecordError> {
+    if text.trim_ascii_start().starts_with("{\"otlp_log\"")
+        && let Some(line) = wire::log_line(text)
+    {
+        let record = line.record;
+        let time = |n: Option<u64>| n.filter(|n| *n > 0).map(|n| (n, n.to_string()));
+        return Ok(Input::Log(LogRecord {
+            group: group_of(line.resource, line.scope),
+            time: time(record.time),
+            observed: time(record.observed),
+            body: record.body,
+            attributes: record.attributes,
+            trace_id: record.trace_id.as_deref().and_then(hex_text),
+            span_id: record.span_id.as_deref().and_then(hex_text),
+        }));
+    }
+    parse_value(text)
+}
+
+/// Parse a recognized line through a `Value`: every form, and the reference
+/// for what `wire` reads.
+fn parse_value(text: &str) -> Result<Input, RecordError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         RecordError::record(
             RecordErrorKind::InvalidJson,
@@ -112,11 +151,11 @@ pub fn parse(text: &str) -> Result<Input, RecordError> {
         Value::Array(items) => fluent_bit(items),
         Value::Object(mut map) => {
             if let Some(Value::Object(log)) = map.remove("otlp_log") {
-                Ok(Input::Log(otlp_log(&log)))
+                Ok(Input::Log(otlp_log(log)))
             } else if let Some(Value::Object(metric)) = map.remove("otlp_metric") {
-                Ok(Input::Metric(otlp_metric(&metric)))
+                Ok(Input::Metric(otlp_metric(metric)))
             } else if let Some(Value::Object(lifted)) = map.remove("otlp_fluent_bit") {
-                Ok(Input::Log(fluent_bit_lifted(&lifted)))
+                Ok(Input::Log(fluent_bit_lifted(lifted)))
             } else {
                 Err(RecordError::wrong_type("otlp_log", "object"))
             }
@@ -130,18 +169,27 @@ pub fn parse(text: &str) -> Result<Input, RecordError> {
 
 /// Resource and scope in proto3 JSON (`{"attributes":[KeyValue]}`), or
 /// Fluent Bit's flattened form (`{"attributes":{…}}`).
-fn group(resource: Option<&Value>, scope: Option<&Value>) -> Group {
-    Group {
+fn group(resource: Option<&Value>, scope: Option<&Value>) -> Arc<Group> {
+    Arc::new(Group {
         resource: key_values(resource.and_then(|r| r.get("attributes"))),
         scope_name: scope
             .and_then(|s| s.get("name"))
             .and_then(Value::as_str)
             .map(str::to_owned),
-    }
+        redacted: OnceLock::new(),
+    })
 }
 
-fn otlp_log(log: &Map<String, Value>) -> LogRecord {
-    let record = log.get("logRecord").cloned().unwrap_or(Value::Null);
+/// The group of an `otlp_log` line from its resource and scope JSON text,
+/// as the `Value` path reads them.
+pub fn group_from_text(resource: Option<&RawValue>, scope: Option<&RawValue>) -> Arc<Group> {
+    let value = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str(r.get()).ok());
+    let (resource, scope): (Option<Value>, Option<Value>) = (value(resource), value(scope));
+    group(resource.as_ref(), scope.as_ref())
+}
+
+fn otlp_log(mut log: Map<String, Value>) -> LogRecord {
+    let record = log.remove("logRecord").unwrap_or(Value::Null);
     LogRecord {
         group: group(log.get("resource"), log.get("scope")),
         time: nanos(record.get("timeUnixNano")),
@@ -157,8 +205,8 @@ fn otlp_log(log: &Map<String, Value>) -> LogRecord {
     }
 }
 
-fn otlp_metric(metric: &Map<String, Value>) -> MetricPoint {
-    let point = metric.get("dataPoint").cloned().unwrap_or(Value::Null);
+fn otlp_metric(mut metric: Map<String, Value>) -> MetricPoint {
+    let point = metric.remove("dataPoint").unwrap_or(Value::Null);
     MetricPoint {
         group: group(metric.get("resource"), metric.get("scope")),
         name: metric
@@ -174,11 +222,14 @@ fn otlp_metric(metric: &Map<String, Value>) -> MetricPoint {
         attributes: key_values(point.get("attributes")),
         start: nanos(point.get("startTimeUnixNano")),
         time: nanos(point.get("timeUnixNano")),
-        value: point
-            .get("asDouble")
-            .or_else(|| point.get("asInt"))
-            .cloned(),
         has_point: !point.is_null(),
+        value: match point {
+            Value::Object(mut point) => {
+                let double = point.remove("asDouble");
+                double.or_else(|| point.remove("asInt"))
+            }
+            _ => None,
+        },
     }
 }
 
@@ -191,7 +242,12 @@ fn nanos(value: Option<&Value>) -> Option<(u64, String)> {
 
 /// A trace or span id: hex, not empty, not all zeros (OTLP: "no id").
 fn hex_id(value: Option<&Value>) -> Option<String> {
-    let text = value?.as_str()?.to_ascii_lowercase();
+    hex_text(value?.as_str()?)
+}
+
+/// [`hex_id`] of a string.
+fn hex_text(text: &str) -> Option<String> {
+    let text = text.to_ascii_lowercase();
     let valid = !text.is_empty()
         && text.bytes().all(|b| b.is_ascii_hexdigit())
         && text.bytes().any(|b| b != b'0');
@@ -210,19 +266,30 @@ fn fluent_bit(items: Vec<Value>) -> Result<Input, RecordError> {
     let Value::Array(header) = header else {
         return Err(shape());
     };
-    let time = header.first().ok_or_else(shape)?;
-    let metadata = header.get(1).cloned().unwrap_or(Value::Null);
-    match fluent_bit_seconds(time) {
+    let mut header = header.into_iter();
+    let time = header.next().ok_or_else(shape)?;
+    let metadata = header.next().unwrap_or(Value::Null);
+    match fluent_bit_seconds(&time) {
         Some(-1) => Ok(Input::GroupStart(group(
             body.get("resource"),
             body.get("scope"),
         ))),
         Some(-2) => Ok(Input::GroupEnd),
         _ => {
-            let otlp = metadata.get("otlp").cloned().unwrap_or(Value::Null);
-            let time = fluent_bit_nanos(time).map(|n| (n, n.to_string()));
+            let otlp = match metadata {
+                Value::Object(mut metadata) => metadata.remove("otlp").unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            let time = fluent_bit_nanos(&time).map(|n| (n, n.to_string()));
+            let (attributes, otlp) = match otlp {
+                Value::Object(mut otlp) => {
+                    let attributes = otlp.remove("attributes");
+                    (attributes, Value::Object(otlp))
+                }
+                other => (None, other),
+            };
             Ok(Input::Log(LogRecord {
-                group: Group::default(),
+                group: Arc::default(),
                 time,
                 observed: nanos(otlp.get("observed_timestamp")),
                 body: body
@@ -230,7 +297,7 @@ fn fluent_bit(items: Vec<Value>) -> Result<Input, RecordError> {
                     .or_else(|| body.get("body"))
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                attributes: key_values(otlp.get("attributes")),
+                attributes: owned_key_values(attributes),
                 trace_id: hex_id(otlp.get("trace_id")),
                 span_id: hex_id(otlp.get("span_id")),
             }))
@@ -238,8 +305,17 @@ fn fluent_bit(items: Vec<Value>) -> Result<Input, RecordError> {
     }
 }
 
+/// [`key_values`] of a value the record no longer needs: a flat map (Fluent
+/// Bit's form) is moved, not copied.
+fn owned_key_values(value: Option<Value>) -> Map<String, Value> {
+    match value {
+        Some(Value::Object(map)) => map,
+        other => key_values(other.as_ref()),
+    }
+}
+
 /// A record the Fluent Bit Lua step lifted into the body.
-fn fluent_bit_lifted(lifted: &Map<String, Value>) -> LogRecord {
+fn fluent_bit_lifted(mut lifted: Map<String, Value>) -> LogRecord {
     let time = lifted
         .get("time")
         .and_then(fluent_bit_nanos)
@@ -252,7 +328,7 @@ fn fluent_bit_lifted(lifted: &Map<String, Value>) -> LogRecord {
             .get("body")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        attributes: key_values(lifted.get("attributes")),
+        attributes: owned_key_values(lifted.remove("attributes")),
         trace_id: hex_id(lifted.get("trace_id")),
         span_id: hex_id(lifted.get("span_id")),
     }
@@ -279,4 +355,110 @@ fn fluent_bit_nanos(time: &Value) -> Option<u64> {
         _ => None,
     }
     .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGS: &str =
+        include_str!("../../../tests/fixtures/claude-code/otlp-logs-claude-code.json");
+
+    /// The fixture's records as the host writes them, and lines with the
+    /// wire types and shapes OTLP allows.
+    fn lines() -> Vec<String> {
+        let request: Value = serde_json::from_str(LOGS).unwrap();
+        let mut lines = Vec::new();
+        for block in request["resourceLogs"].as_array().unwrap() {
+            for scope in block["scopeLogs"].as_array().unwrap() {
+                for record in scope["logRecords"].as_array().unwrap() {
+                    let line = serde_json::json!({"otlp_log": {
+                        "resource": block["resource"], "scope": scope["scope"], "logRecord": record,
+                    }});
+                    lines.push(line.to_string());
+                }
+            }
+        }
+        let record = |r: &str| {
+            format!(
+                r#"{{"otlp_log":{{"resource":{{"attributes":[]}},"scope":{{"name":"s"}},"logRecord":{r}}}}}"#
+            )
+        };
+        lines.extend([
+            record(r#"{"timeUnixNano":17,"observedTimeUnixNano":" 18 ","body":"x","traceId":5,"spanId":"AB"}"#),
+            record(r#"{"timeUnixNano":-1,"observedTimeUnixNano":1.5,"body":{"stringValue":7,"x":1},"attributes":null}"#),
+            record(r#"{"timeUnixNano":"1","timeUnixNano":"2","body":{"stringValue":"a","stringValue":"b"}}"#),
+            record(r#"{"attributes":{"flat":1,"flat":[2],"s":"t"}}"#),
+            record(r#"{"attributes":[{"key":"a","value":{"intValue":" 12 "}},{"key":"a","value":{"intValue":"x"}},{"key":7,"value":{}},{"value":{"boolValue":true}},{"key":"d","value":{"doubleValue":"1e3","intValue":1}},{"key":"n","value":{"doubleValue":"NaN"}}]}"#),
+            record(r#"{"attributes":[{"key":"arr","value":{"arrayValue":{"values":[{"stringValue":"x"},{"kvlistValue":{"values":[{"key":"k","value":{"bytesValue":"AA=="}}]}},{},3,[1]],"x":1}}},{"key":"kv","value":{"kvlistValue":{"values":{"flat":true}}}},{"key":"e\u00e9","value":{"stringValue":"\"q\""}},{"key":"plain","value":"text"},{"key":"list","value":[{"stringValue":"kept as is"}]}]}"#),
+        ]);
+        lines
+    }
+
+    fn wire_view(text: &str) -> String {
+        let Input::Log(log) = parse(text, group_from_text).unwrap() else {
+            panic!("not a log: {text}");
+        };
+        format!(
+            "{:?}",
+            (
+                &log.group.resource,
+                &log.group.scope_name,
+                log.time,
+                log.observed,
+                log.body,
+                log.attributes,
+                log.trace_id,
+                log.span_id
+            )
+        )
+    }
+
+    fn value_view(text: &str) -> String {
+        let Input::Log(log) = parse_value(text).unwrap() else {
+            panic!("not a log: {text}");
+        };
+        format!(
+            "{:?}",
+            (
+                &log.group.resource,
+                &log.group.scope_name,
+                log.time,
+                log.observed,
+                log.body,
+                log.attributes,
+                log.trace_id,
+                log.span_id
+            )
+        )
+    }
+
+    #[test]
+    fn wire_reads_like_the_value_path() {
+        for line in lines() {
+            assert!(wire::log_line(&line).is_some(), "wire refused {line}");
+            assert_eq!(wire_view(&line), value_view(&line), "{line}");
+        }
+    }
+
+    #[test]
+    fn shapes_wire_refuses_go_to_the_value_path() {
+        let record =
+            |r: &str| format!(r#"{{"otlp_log":{{"resource":{{}},"scope":{{}},"logRecord":{r}}}}}"#);
+        for line in [
+            record(r#"{"attributes":[{"key":"a","value":{"stringValue":"x","stringValue":"y"}}]}"#),
+            record(r#"{"attributes":[{"key":"a","value":{"fooValue":1}}]}"#),
+            record(r#"{"attributes":[5,{"key":"b","value":{"stringValue":"y"}}]}"#),
+            record(r#"{"attributes":[{"key":"a","value":{"arrayValue":{"values":{"x":1}}}}]}"#),
+            record(r#"{"timeUnixNano":{"x":1},"body":[1]}"#),
+            record("null"),
+            r#"{"otlp_log":{"logRecord":{}}} trailing"#.to_owned(),
+            r#"{"otlp_log":5,"otlp_log":{"logRecord":{}}}"#.to_owned(),
+        ] {
+            assert!(wire::log_line(&line).is_none(), "wire accepted {line}");
+            if serde_json::from_str::<Value>(&line).is_ok() {
+                assert_eq!(wire_view(&line), value_view(&line), "{line}");
+            }
+        }
+    }
 }

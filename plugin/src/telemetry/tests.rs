@@ -91,3 +91,34 @@ fn records_not_from_claude_code_are_dead_letters_with_a_reason() {
             .contains("not from Claude Code")
     );
 }
+
+#[test]
+fn a_resource_redacted_once_is_reported_in_every_event_of_its_request() {
+    let line = |n: u32| {
+        format!(
+            r#"{{"otlp_log":{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"claude-code"}}}},{{"key":"owner","value":{{"stringValue":"priya.raman@example.com"}}}}]}},"scope":{{}},"logRecord":{{"timeUnixNano":"{n}","body":{{"stringValue":"claude_code.auth"}}}}}}}}"#
+        )
+    };
+    let batch = format!("{}\n{}\n", line(1), line(2));
+    let shared = transform("{}").process_batch(batch.as_bytes());
+    let alone = transform("{}").process_batch(format!("{}\n", line(2)).as_bytes());
+    let events = events(&shared.records);
+    assert_eq!(events.len(), 2);
+    for event in &events {
+        let owner = event["details"]["resource"]["owner"].as_str().unwrap();
+        assert!(owner.starts_with("email:k1:"), "{owner}");
+        assert_eq!(event["policy_flags"], serde_json::json!(["pii.email"]));
+        assert_eq!(event["redaction_metadata"]["counts"]["email"], 1);
+        assert_eq!(
+            event["redaction_metadata"]["paths"],
+            serde_json::json!(["details.resource.owner"])
+        );
+    }
+    // The second event, redacted from the group's first, is the one a
+    // record alone gives.
+    assert_eq!(events[1], self::events(&alone.records)[0]);
+    // With the vault on the resource is walked with the event: same pairs.
+    let vault = transform(r#"{"redaction":{"vault":true}}"#).process_batch(batch.as_bytes());
+    assert_eq!(vault.vault.len(), 2);
+    assert_eq!(self::events(&vault.records), events);
+}
