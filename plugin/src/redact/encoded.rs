@@ -27,24 +27,41 @@ const PIECE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Whether `text` may hold an encoded value: a `%XX` escape, a `\u` escape,
-/// or a base64-looking run. Cheap: one pass over the bytes.
+/// or a base64-looking run. Runs on every scanned string, so it is kept to
+/// a table lookup per byte (the run counter) and a `memchr` for the two
+/// escape bytes; a byte-by-byte test of each condition was ~7 % of a run.
 pub fn may_hide(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut run = 0usize;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'%' && is_hex_pair(bytes, i + 1) {
-            return true;
-        }
-        if b == b'\\' && bytes.get(i + 1) == Some(&b'u') {
-            return true;
-        }
-        run = if is_base64_byte(b) { run + 1 } else { 0 };
+    for &b in bytes {
+        run = if BASE64_BYTE[usize::from(b)] {
+            run + 1
+        } else {
+            0
+        };
         if run >= MIN_BASE64_RUN {
             return true;
         }
     }
-    false
+    memchr::memchr2_iter(b'%', b'\\', bytes).any(|i| {
+        if bytes[i] == b'%' {
+            is_hex_pair(bytes, i + 1)
+        } else {
+            bytes.get(i + 1) == Some(&b'u')
+        }
+    })
 }
+
+/// [`is_base64_byte`] as a table, for [`may_hide`].
+static BASE64_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_base64_byte(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// Decode, scan and re-encode every encoded token of `text`; `Some(new)` if
 /// anything was replaced.
@@ -61,7 +78,7 @@ fn is_hex_pair(bytes: &[u8], at: usize) -> bool {
         && bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
 }
 
-fn is_base64_byte(b: u8) -> bool {
+const fn is_base64_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
@@ -311,6 +328,51 @@ mod tests {
         // Binary: rejected from its first quanta.
         assert!(!printable_start(false, "AAECAwQFBgcICQoLDA0ODxAREhM"));
         assert!(decode_base64("AAECAwQFBgcICQoLDA0ODxAREhM").is_none());
+    }
+
+    /// The byte-by-byte definition [`may_hide`] must agree with.
+    fn may_hide_reference(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let mut run = 0usize;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'%' && is_hex_pair(bytes, i + 1)
+                || b == b'\\' && bytes.get(i + 1) == Some(&b'u')
+            {
+                return true;
+            }
+            run = if is_base64_byte(b) { run + 1 } else { 0 };
+            if run >= MIN_BASE64_RUN {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn may_hide_agrees_with_its_definition() {
+        let corpus = include_str!("../../../tests/redaction-eval/corpus.jsonl");
+        let mut texts: Vec<&str> = vec![
+            "",
+            "%",
+            "%4",
+            "%4g",
+            "50%",
+            "\\",
+            "\\u",
+            "x\\",
+            "a%41",
+            "\\u00",
+            "aaaaaaaaaaaaaaaaaaa",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "aaaaaaaaa.aaaaaaaaaaa",
+            "é%C3%A9",
+            "ключ значение",
+            "activity_01KRXJMENY0AP324T5EV86A0GC",
+        ];
+        texts.extend(corpus.lines());
+        for text in texts {
+            assert_eq!(may_hide(text), may_hide_reference(text), "{text:?}");
+        }
     }
 
     #[test]

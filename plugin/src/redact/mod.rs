@@ -163,6 +163,17 @@ impl Report {
         self.vault.extend(part.vault.iter().cloned());
     }
 
+    /// Count one changed value of `entity`; allocates only for the first
+    /// value of an entity in the event.
+    fn count(&mut self, entity: &str) {
+        match self.counts.get_mut(entity) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert(entity.to_owned(), 1);
+            }
+        }
+    }
+
     /// The event's `redaction_metadata` object (canonical schema): what was
     /// applied, under which policy and key, and what changed where.
     pub fn metadata(&self, redactor: Option<&Redactor>) -> serde_json::Value {
@@ -187,7 +198,7 @@ pub struct Redactor {
     /// HMAC state with the key already absorbed, cloned per pseudonym.
     mac: HmacState,
     /// Recent pseudonyms: the same users and addresses recur in every batch.
-    cache: RefCell<HashMap<String, String>>,
+    cache: RefCell<PseudonymCache>,
     allow: Vec<PathPattern>,
     containers: Vec<PathPattern>,
     /// Action per detector, resolved once.
@@ -270,7 +281,7 @@ impl Redactor {
             key,
             rules,
             actions,
-            cache: RefCell::new(HashMap::new()),
+            cache: RefCell::new(PseudonymCache::default()),
             coverage,
         })
     }
@@ -490,7 +501,7 @@ impl Redactor {
             FieldAction::Scan | FieldAction::Keep => return,
         };
         *value = Value::String(replaced);
-        *report.counts.entry(entity.to_owned()).or_default() += 1;
+        report.count(entity);
         report.paths.insert(path.to_owned());
     }
 
@@ -562,7 +573,7 @@ impl Redactor {
                 if self.settings.keep_possible_secrets {
                     continue;
                 }
-                *report.counts.entry(POSSIBLE_SECRET.to_owned()).or_default() += 1;
+                report.count(POSSIBLE_SECRET);
                 placeholder(&detector.entity)
             } else {
                 report.flags.insert(detector.flag.as_str());
@@ -574,7 +585,7 @@ impl Redactor {
                     Action::Redact => placeholder(&detector.entity),
                     Action::Drop => String::new(),
                 };
-                *report.counts.entry(detector.entity.clone()).or_default() += 1;
+                report.count(&detector.entity);
                 replacement
             };
             out.push_str(&text[last..f.start]);
@@ -604,21 +615,56 @@ impl Redactor {
 impl Redactor {
     /// The pseudonym of `original`, from the cache when it was seen lately.
     fn cached_pseudonym(&self, entity: &str, original: &str) -> String {
-        let mut key = String::with_capacity(entity.len() + 1 + original.len());
-        key.push_str(entity);
-        key.push('\x1f');
-        key.push_str(original);
-        if let Some(hit) = self.cache.borrow().get(&key) {
-            return hit.clone();
+        if let Some(hit) = self.cache.borrow().get(entity, original) {
+            return hit.to_owned();
         }
         let pseudonym = self.key.pseudonym_with(&self.mac, entity, original);
-        let mut cache = self.cache.borrow_mut();
-        if cache.len() >= PSEUDONYM_CACHE_ENTRIES {
-            // Crude but bounded: start over rather than track recency.
-            cache.clear();
-        }
-        cache.insert(key, pseudonym.clone());
+        self.cache
+            .borrow_mut()
+            .insert(entity, original, pseudonym.clone());
         pseudonym
+    }
+}
+
+/// Recent pseudonyms per entity class, looked up without building a key
+/// (one map per entity: a lookup borrows the entity and the value as they
+/// are): building that key was an allocation per pseudonymized value.
+#[derive(Debug, Default)]
+struct PseudonymCache {
+    /// `(entity, original -> pseudonym)`; a handful of entity classes.
+    entities: Vec<(Box<str>, PseudonymMap)>,
+    /// Entries over all entities.
+    len: usize,
+}
+
+type PseudonymMap = HashMap<Box<str>, String>;
+
+impl PseudonymCache {
+    fn get(&self, entity: &str, original: &str) -> Option<&str> {
+        let (_, map) = self.entities.iter().find(|(e, _)| &**e == entity)?;
+        map.get(original).map(String::as_str)
+    }
+
+    fn insert(&mut self, entity: &str, original: &str, pseudonym: String) {
+        if self.len >= PSEUDONYM_CACHE_ENTRIES {
+            // Crude but bounded: start over rather than track recency.
+            self.entities.clear();
+            self.len = 0;
+        }
+        let at = match self.entities.iter().position(|(e, _)| &**e == entity) {
+            Some(at) => at,
+            None => {
+                self.entities.push((entity.into(), PseudonymMap::default()));
+                self.entities.len() - 1
+            }
+        };
+        if self.entities[at]
+            .1
+            .insert(original.into(), pseudonym)
+            .is_none()
+        {
+            self.len += 1;
+        }
     }
 }
 
