@@ -51,7 +51,14 @@ fn documents(rule: &RuleFile) -> Vec<Value> {
         match d.kind {
             Kind::TemporalOrdered => docs.extend(sequence(rule, d)),
             _ => {
-                let mut base = base_rule(rule, d, &base_name, &d.types, &d.conditions);
+                // A detection that learns from more events than it alerts
+                // on matches, in Sigma, the events it alerts on.
+                let types = if d.alert_types.is_empty() {
+                    &d.types
+                } else {
+                    &d.alert_types
+                };
+                let mut base = base_rule(rule, d, &base_name, types, &d.conditions);
                 let correlation = correlation(rule, d, &base_name);
                 if correlation.is_none() {
                     meta(&mut base, rule, d);

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::Outcome;
 use crate::dead_letter::private_file;
-use crate::simulate::{Plan, attacks::SCENARIOS, simulate};
+use crate::simulate::{Feed, Plan, attacks::SCENARIOS};
 
 /// Generate a realistic Activity Feed (benign rhythm plus labeled attacks).
 ///
@@ -62,22 +62,29 @@ impl SimulateCommand {
             seed: self.seed,
             attacks: attack_list(&self.attacks)?,
         };
-        let sim = simulate(&plan);
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(std::io::BufWriter::new(
                 private_file(path).with_context(|| format!("creating {}", path.display()))?,
             )),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
-        for line in &sim.activities {
-            writeln!(out, "{line}").context("writing activities")?;
+        // A day at a time: a month of a large organization never sits in
+        // memory.
+        let mut feed = Feed::new(&plan);
+        let mut activities = 0usize;
+        while let Some(day) = feed.next_day() {
+            activities += day.len();
+            for line in &day {
+                writeln!(out, "{line}").context("writing activities")?;
+            }
         }
         out.flush().context("writing activities")?;
+        let scenarios = feed.into_labels();
         let mut labels = std::io::BufWriter::new(
             private_file(&self.labels)
                 .with_context(|| format!("creating {}", self.labels.display()))?,
         );
-        for label in &sim.labels {
+        for label in &scenarios {
             writeln!(labels, "{}", label.to_json()).context("writing labels")?;
         }
         labels.flush().context("writing labels")?;
@@ -87,8 +94,8 @@ impl SimulateCommand {
         }
         eprintln!(
             "claude-audit: simulated {} activities ({} scenarios labeled in {})",
-            sim.activities.len(),
-            sim.labels.len(),
+            activities,
+            scenarios.len(),
             self.labels.display()
         );
         Ok(Outcome::Clean)

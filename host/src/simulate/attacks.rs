@@ -1,7 +1,8 @@
 //! Injected attack scenarios, one per detection they should trip. Each
 //! starts at a random working hour on a day after the learning periods
-//! (day 8 or later: baselines need seven days of history) and returns the
-//! indexes of its activities, which become the labels.
+//! (day 8 or later: baselines need seven days of history; day 15 or later
+//! for a first-seen detection's 14 days) and returns the indexes of its
+//! activities, which become the labels.
 
 use serde_json::{Value, json};
 
@@ -14,6 +15,8 @@ pub struct Scenario {
     pub name: &'static str,
     /// `rule/detection` expected to alert.
     pub expect: &'static str,
+    /// The first day it may happen (when the detection's learning ends).
+    pub first_day: i64,
     run: fn(&mut Org, &Member, i64, &mut Rng) -> Vec<usize>,
 }
 
@@ -22,103 +25,145 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "brute_force",
         expect: "CL-01/brute_force",
+        first_day: 8,
         run: brute_force,
     },
     Scenario {
         name: "spray",
         expect: "CL-01/spray",
+        first_day: 8,
         run: spray,
     },
     Scenario {
         name: "fail_then_success",
         expect: "CL-02/same_ip",
+        first_day: 8,
         run: fail_then_success,
     },
     Scenario {
         name: "sso_off_then_login",
         expect: "CL-06/then_non_sso_login",
+        first_day: 8,
         run: sso_off_then_login,
     },
     Scenario {
         name: "owner_transfer",
         expect: "CL-09/transferred",
+        first_day: 8,
         run: owner_transfer,
     },
     Scenario {
         name: "grant_then_abuse",
         expect: "CL-10/grant_then_abuse",
+        first_day: 8,
         run: grant_then_abuse,
     },
     Scenario {
         name: "mass_removal",
         expect: "CL-11/mass_removal",
+        first_day: 8,
         run: mass_removal,
     },
     Scenario {
         name: "key_churn",
         expect: "CL-13/short_lived",
+        first_day: 8,
         run: key_churn,
     },
     Scenario {
         name: "logging_off",
         expect: "CL-15/logging_disabled",
+        first_day: 8,
         run: logging_off,
     },
     Scenario {
         name: "export_after_key",
         expect: "CL-18/export_after_risky_change",
+        first_day: 8,
         run: export_after_key,
     },
     Scenario {
         name: "mass_download",
         expect: "CL-19/views",
+        first_day: 8,
         run: mass_download,
     },
     Scenario {
         name: "mass_delete",
         expect: "CL-20/mass_delete",
+        first_day: 8,
         run: mass_delete,
     },
     Scenario {
         name: "public_share",
         expect: "CL-21/audience_widened",
+        first_day: 8,
         run: public_share,
     },
     Scenario {
         name: "impossible_travel",
         expect: "CL-05/travel",
+        first_day: 8,
         run: impossible_travel,
     },
     Scenario {
         name: "hosting_login",
         expect: "CL-03/login",
+        first_day: 8,
         run: hosting_login,
     },
     Scenario {
         name: "enumeration",
         expect: "CL-22/access_failures",
+        first_day: 8,
         run: enumeration,
+    },
+    Scenario {
+        name: "key_from_new_ip",
+        expect: "CL-12/new_ip",
+        first_day: 15,
+        run: key_from_new_ip,
     },
 ];
 
-/// Inject the plan's scenarios; `(name, expect, activity indexes)` each.
-pub fn inject(
-    org: &mut Org,
-    plan: &Plan,
-    rng: &mut Rng,
-) -> Vec<(&'static str, &'static str, Vec<usize>)> {
+/// A scenario placed in time: when, and whose account it uses.
+pub struct Planned {
+    /// The scenario.
+    pub scenario: &'static Scenario,
+    /// Its day (from 0).
+    pub day: i64,
+    /// Its start, seconds.
+    pub t: i64,
+    /// The victim's index among the members.
+    pub victim: usize,
+}
+
+/// Place the plan's scenarios (in the plan's order) for an organization of
+/// `members`.
+pub fn schedule(plan: &Plan, members: usize, rng: &mut Rng) -> Vec<Planned> {
     let mut out = Vec::new();
-    let first_day = 8.min(i64::from(plan.days) - 1).max(0);
     for name in &plan.attacks {
         let Some(s) = SCENARIOS.iter().find(|s| s.name == name) else {
             continue;
         };
+        let first_day = s.first_day.min(i64::from(plan.days) - 1).max(0);
         let day = first_day + rng.below((i64::from(plan.days) - first_day).max(1) as u64) as i64;
         let t = START + day * DAY + 9 * 3600 + rng.below(8 * 3600) as i64;
-        let victim = org.members[rng.below(org.members.len() as u64) as usize].clone();
-        out.push((s.name, s.expect, (s.run)(org, &victim, t, rng)));
+        let victim = rng.below(members as u64) as usize;
+        out.push(Planned {
+            scenario: s,
+            day,
+            t,
+            victim,
+        });
     }
     out
+}
+
+/// Generate a placed scenario's activities; their indexes in `org.events`.
+pub fn run(planned: &Planned, org: &mut Org, rng: &mut Rng) -> Vec<usize> {
+    let victim = org.members[planned.victim].clone();
+    (planned.scenario.run)(org, &victim, planned.t, rng)
 }
 
 const ATTACKER_IP: &str = "192.0.2.66";
@@ -324,4 +369,29 @@ fn enumeration(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
             json!({"claude_chat_id": format!("claude_chat_01SIMENUM{i:017}")}),
         )
     })
+}
+
+/// A stolen session: a sign-in from an address the member never used, and
+/// ten minutes later a new API key (narrow scopes, so only the new place
+/// gives it away).
+fn key_from_new_ip(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    const STOLEN_SESSION_IP: &str = "192.0.2.77";
+    vec![
+        org.push(
+            t,
+            activity(
+                "sso_login_succeeded",
+                user_actor(v, STOLEN_SESSION_IP),
+                json!({}),
+            ),
+        ),
+        org.push(
+            t + 600,
+            activity(
+                "api_key_created",
+                user_actor(v, STOLEN_SESSION_IP),
+                json!({"api_key_id": "apikey_01SIMSTOLENSESSION00000", "scopes": ["messages"]}),
+            ),
+        ),
+    ]
 }

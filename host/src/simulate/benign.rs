@@ -6,23 +6,24 @@ use serde_json::json;
 use super::rng::Rng;
 use super::{DAY, Member, Org, START, activity, user_actor};
 
-/// Add `days` of ordinary activity for every member.
-pub fn generate(org: &mut Org, days: u32, rng: &mut Rng) {
-    for day in 0..i64::from(days) {
-        let weekend = day % 7 >= 5;
-        for m in org.members.clone() {
-            if weekend && !rng.chance(0.1) || !weekend && rng.chance(0.05) {
-                continue; // Weekend, or a day off.
-            }
-            let day_start = START + day * DAY;
-            let ip = travel_ip(&m, day, rng);
-            member_day(org, &m, &ip, day_start, rng);
-            if m.admin {
-                admin_day(org, &m, &ip, day, day_start, rng);
-            }
+/// Add day `day` (from 0) of ordinary activity for every member. Every
+/// activity is at or after the day's start; a few (the deletion of a
+/// rotated key) fall on the next day.
+pub fn day(org: &mut Org, day: i64, rng: &mut Rng) {
+    let weekend = day % 7 >= 5;
+    for i in 0..org.members.len() {
+        if weekend && !rng.chance(0.1) || !weekend && rng.chance(0.05) {
+            continue; // Weekend, or a day off.
         }
-        poller_day(org, START + day * DAY);
+        let m = org.members[i].clone();
+        let day_start = START + day * DAY;
+        let ip = travel_ip(&m, day, rng);
+        member_day(org, &m, &ip, day_start, rng);
+        if m.admin {
+            admin_day(org, &m, &ip, day, day_start, rng);
+        }
     }
+    poller_day(org, START + day * DAY);
 }
 
 /// Usually the member's own IP; now and then a hotel's in another city of

@@ -19,6 +19,8 @@ pub mod geo;
 pub mod rng;
 pub mod score;
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use rng::Rng;
@@ -60,7 +62,8 @@ impl Label {
     }
 }
 
-/// The simulated feed (sorted by time) and its labels.
+/// The simulated feed (sorted by time) and its labels, in memory (tests).
+#[cfg(test)]
 pub struct Simulation {
     /// Activities, NDJSON lines in `created_at` order.
     pub activities: Vec<String>,
@@ -81,12 +84,14 @@ pub struct Member {
     pub admin: bool,
 }
 
-/// The organization: its members and the id counter.
+/// The organization: its members and the activities generated but not yet
+/// handed out.
 pub struct Org {
     /// Members.
     pub members: Vec<Member>,
-    /// Generated activities: (time in seconds, activity without id/time).
-    pub events: Vec<(i64, Value)>,
+    /// Generated activities: (time in seconds, activity without id/time, as
+    /// JSON text: a day of a large organization as `Value`s would not fit).
+    pub events: Vec<(i64, String)>,
 }
 
 impl Org {
@@ -108,7 +113,7 @@ impl Org {
 
     /// Add an activity at `t` (seconds) and return its index.
     pub fn push(&mut self, t: i64, activity: Value) -> usize {
-        self.events.push((t, activity));
+        self.events.push((t, activity.to_string()));
         self.events.len() - 1
     }
 }
@@ -129,39 +134,137 @@ pub fn activity(kind: &str, actor: Value, fields: Value) -> Value {
     a
 }
 
-/// Generate the feed.
+/// Generate the whole feed in memory (tests; `simulate` and the bench take
+/// it a day at a time from [`Feed`]).
+#[cfg(test)]
 pub fn simulate(plan: &Plan) -> Simulation {
-    let mut rng = Rng::new(plan.seed);
-    let mut org = Org::new(plan.users, &mut rng);
-    benign::generate(&mut org, plan.days, &mut rng);
-    let injected = attacks::inject(&mut org, plan, &mut rng);
-    finish(org, injected)
+    let mut feed = Feed::new(plan);
+    let mut activities = Vec::new();
+    while let Some(day) = feed.next_day() {
+        activities.extend(day);
+    }
+    Simulation {
+        activities,
+        labels: feed.into_labels(),
+    }
 }
 
-/// Sort by time, give ids and timestamps, map labels to ids.
-fn finish(org: Org, injected: Vec<(&'static str, &'static str, Vec<usize>)>) -> Simulation {
-    let mut order: Vec<usize> = (0..org.events.len()).collect();
-    order.sort_by_key(|&i| (org.events[i].0, i));
-    let mut ids = vec![String::new(); org.events.len()];
-    let mut activities = Vec::with_capacity(order.len());
-    for (n, &i) in order.iter().enumerate() {
-        let (t, activity) = &org.events[i];
-        ids[i] = format!("activity_01SIM{n:021}");
-        let mut a = json!({"id": ids[i], "created_at": iso(*t)});
-        if let (Some(a), Some(rest)) = (a.as_object_mut(), activity.as_object()) {
-            a.extend(rest.clone());
+/// The feed, generated and handed out a day at a time, so that a month of
+/// a large organization never sits in memory at once. The benign background
+/// and the attacks draw from two random streams of the seed, so the attacks'
+/// times and victims do not depend on how much background came before.
+pub struct Feed {
+    org: Org,
+    rng: Rng,
+    attack_rng: Rng,
+    days: i64,
+    day: i64,
+    planned: Vec<attacks::Planned>,
+    /// Generated activities later than the days handed out: (time, order
+    /// of generation, activity).
+    carry: Vec<(i64, u64, String)>,
+    generated: u64,
+    handed_out: u64,
+    /// Order of generation of a labeled activity -> its label.
+    labeled: HashMap<u64, usize>,
+    labels: Vec<Label>,
+}
+
+/// Offset of the attacks' random stream from the seed.
+const ATTACK_STREAM: u64 = 0x5EED_A77A_C45E_ED00;
+
+impl Feed {
+    /// The feed of `plan` (nothing generated yet).
+    pub fn new(plan: &Plan) -> Self {
+        let mut rng = Rng::new(plan.seed);
+        let org = Org::new(plan.users, &mut rng);
+        let mut attack_rng = Rng::new(plan.seed ^ ATTACK_STREAM);
+        let planned = attacks::schedule(plan, org.members.len(), &mut attack_rng);
+        let labels = planned
+            .iter()
+            .map(|p| Label {
+                scenario: p.scenario.name,
+                expect: p.scenario.expect,
+                event_ids: Vec::new(),
+            })
+            .collect();
+        Self {
+            org,
+            rng,
+            attack_rng,
+            days: i64::from(plan.days),
+            day: 0,
+            planned,
+            carry: Vec::new(),
+            generated: 0,
+            handed_out: 0,
+            labeled: HashMap::new(),
+            labels,
         }
-        activities.push(a.to_string());
     }
-    let labels = injected
-        .into_iter()
-        .map(|(scenario, expect, events)| Label {
-            scenario,
-            expect,
-            event_ids: events.iter().map(|&i| ids[i].clone()).collect(),
-        })
-        .collect();
-    Simulation { activities, labels }
+
+    /// The next day's activities (NDJSON lines in `created_at` order, with
+    /// ids), then those that spill past the last day; `None` at the end.
+    pub fn next_day(&mut self) -> Option<Vec<String>> {
+        let cut = if self.day < self.days {
+            self.generate(self.day);
+            self.day += 1;
+            if self.day < self.days {
+                START + self.day * DAY
+            } else {
+                i64::MAX
+            }
+        } else if self.carry.is_empty() {
+            return None;
+        } else {
+            i64::MAX
+        };
+        // Every activity generated later is at or after `cut` (a day's
+        // activities start on that day), so these are final.
+        self.carry.sort_by_key(|(t, order, _)| (*t, *order));
+        let later = self.carry.partition_point(|(t, _, _)| *t < cut);
+        let rest = self.carry.split_off(later);
+        let ready = std::mem::replace(&mut self.carry, rest);
+        let mut lines = Vec::with_capacity(ready.len());
+        for (t, order, activity) in ready {
+            let id = format!("activity_01SIM{:021}", self.handed_out);
+            self.handed_out += 1;
+            if let Some(&label) = self.labeled.get(&order) {
+                self.labels[label].event_ids.push(id.clone());
+            }
+            // `{"id":…,"created_at":…,` then the activity's own members.
+            let members = activity.strip_prefix('{').unwrap_or(&activity);
+            let mut line = format!(r#"{{"id":"{id}","created_at":"{}""#, iso(t));
+            if members != "}" {
+                line.push(',');
+            }
+            line.push_str(members);
+            lines.push(line);
+        }
+        Some(lines)
+    }
+
+    /// Generate day `day`: the background, then the attacks placed on it.
+    fn generate(&mut self, day: i64) {
+        benign::day(&mut self.org, day, &mut self.rng);
+        for (label, planned) in self.planned.iter().enumerate() {
+            if planned.day != day {
+                continue;
+            }
+            for index in attacks::run(planned, &mut self.org, &mut self.attack_rng) {
+                self.labeled.insert(self.generated + index as u64, label);
+            }
+        }
+        for (t, activity) in self.org.events.drain(..) {
+            self.carry.push((t, self.generated, activity));
+            self.generated += 1;
+        }
+    }
+
+    /// The labels, once every day has been handed out.
+    pub fn into_labels(self) -> Vec<Label> {
+        self.labels
+    }
 }
 
 /// RFC 3339 UTC with microseconds, as the feed writes it.
@@ -201,5 +304,30 @@ mod tests {
         assert_eq!(a.activities, b.activities);
         assert_eq!(a.labels.len(), attacks::SCENARIOS.len());
         assert!(a.labels.iter().all(|l| !l.event_ids.is_empty()));
+    }
+
+    #[test]
+    fn handed_out_a_day_at_a_time_the_feed_stays_in_time_order_with_consecutive_ids() {
+        let plan = Plan {
+            days: 31,
+            users: 60,
+            seed: 9,
+            attacks: vec!["key_from_new_ip".into(), "mass_download".into()],
+        };
+        let sim = simulate(&plan);
+        let mut last = String::new();
+        for (n, line) in sim.activities.iter().enumerate() {
+            let a: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(a["id"], format!("activity_01SIM{n:021}"));
+            let t = a["created_at"].as_str().unwrap().to_owned();
+            assert!(t >= last, "{t} after {last}");
+            assert!(a["type"].is_string() && a["actor"].is_object(), "{line}");
+            last = t;
+        }
+        // Day 10's rotations delete the old keys a day later: activities
+        // carried over to the next day are handed out with it.
+        assert!(sim.activities.iter().any(|l| l.contains("api_key_deleted")));
+        let labeled: usize = sim.labels.iter().map(|l| l.event_ids.len()).sum();
+        assert_eq!(labeled, 2 + 400);
     }
 }

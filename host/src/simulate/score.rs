@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use claude_audit_plugin::{HmacKey, Transform};
 use serde_json::Value;
 
-use super::{Plan, Simulation, simulate};
+use super::{Feed, Label, Plan};
 
 /// Per-detection tallies over every seed.
 #[derive(Debug, Default, Clone)]
@@ -43,65 +43,80 @@ pub struct Report {
     pub state_bytes: usize,
 }
 
-/// Score `plan` under each seed.
+/// Score `plan` under each seed. The feed is generated, run and scored a
+/// day at a time (only the alerts are kept), so the month of a large
+/// organization never sits in memory.
 pub fn score(plan: &Plan, seeds: &[u64], key: &HmacKey) -> Result<Report> {
     let mut report = Report::default();
     let geoip = super::geo::database()?;
     for &seed in seeds {
-        let sim = simulate(&Plan {
+        let mut feed = Feed::new(&Plan {
             seed,
             ..plan.clone()
         });
-        let input = sim.activities.join("\n") + "\n";
-        let (alerts, elapsed, state) = process(&input, key, &geoip, true)?;
-        let (_, plain, _) = process(&input, key, &geoip, false)?;
-        report.with += elapsed;
-        report.without += plain;
-        report.state_bytes = report.state_bytes.max(state);
-        report.events += sim.activities.len() as u64;
-        tally(&mut report, &sim, &alerts);
+        let with = transform(key, &geoip, true)?;
+        let without = transform(key, &geoip, false)?;
+        let mut alerts = Vec::new();
+        let mut events = 0u64;
+        while let Some(day) = feed.next_day() {
+            events += day.len() as u64;
+            let batches: Vec<String> = day
+                .chunks(1000)
+                .map(|chunk| chunk.join("\n") + "\n")
+                .collect();
+            drop(day);
+            report.with += process(&with, &batches, Some(&mut alerts))?;
+            report.without += process(&without, &batches, None)?;
+            // The state at each day's end: the largest is reported.
+            let state = with.export_state().map_or(0, |s| s.len());
+            report.state_bytes = report.state_bytes.max(state);
+        }
+        report.events += events;
+        tally(&mut report, &feed.into_labels(), &alerts);
     }
     Ok(report)
 }
 
-/// Run the feed through a transform, enriched from the simulated `geoip`
-/// database either way (so that the difference is the engine's cost); the
-/// alerts, the time, the state size.
-fn process(
-    input: &str,
-    key: &HmacKey,
-    geoip: &[u8],
-    detections: bool,
-) -> Result<(Vec<Value>, Duration, usize)> {
+/// A transform enriched from the simulated `geoip` database either way (so
+/// that the difference is the engine's cost), with or without detections.
+fn transform(key: &HmacKey, geoip: &[u8], detections: bool) -> Result<Transform> {
     let settings = format!(r#"{{"detections":{{"enabled":{detections},"signals":false}}}}"#);
-    let transform = Transform::with_geoip(&settings, vec![key.clone()], None, vec![geoip.to_vec()])
+    Transform::with_geoip(&settings, vec![key.clone()], None, vec![geoip.to_vec()])
         .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .context("configuring the plugin for the benchmark")?;
-    let lines: Vec<&str> = input.lines().collect();
-    let started = Instant::now();
-    let mut alerts = Vec::new();
-    for chunk in lines.chunks(1000) {
-        let batch = chunk.join("\n") + "\n";
+        .context("configuring the plugin for the benchmark")
+}
+
+/// Run `batches` through `transform`; the time it took. The alerts go to
+/// `alerts` when given.
+fn process(
+    transform: &Transform,
+    batches: &[String],
+    mut alerts: Option<&mut Vec<Value>>,
+) -> Result<Duration> {
+    let mut elapsed = Duration::ZERO;
+    for batch in batches {
+        let started = Instant::now();
         let out = transform.process_batch(batch.as_bytes());
-        for line in out.alerts.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            alerts.push(serde_json::from_slice(line).context("an alert that is not JSON")?);
+        elapsed += started.elapsed();
+        if let Some(alerts) = alerts.as_deref_mut() {
+            for line in out.alerts.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                alerts.push(serde_json::from_slice(line).context("an alert that is not JSON")?);
+            }
         }
     }
-    let elapsed = started.elapsed();
-    let state = transform.export_state().map_or(0, |s| s.len());
-    Ok((alerts, elapsed, state))
+    Ok(elapsed)
 }
 
 /// Match alerts to labels.
-fn tally(report: &mut Report, sim: &Simulation, alerts: &[Value]) {
+fn tally(report: &mut Report, labels: &[Label], alerts: &[Value]) {
     let mut owner: HashMap<&str, usize> = HashMap::new();
-    for (i, label) in sim.labels.iter().enumerate() {
+    for (i, label) in labels.iter().enumerate() {
         for id in &label.event_ids {
             owner.insert(id.as_str(), i);
         }
     }
     report.attack_events += owner.len() as u64;
-    let mut detected = vec![false; sim.labels.len()];
+    let mut detected = vec![false; labels.len()];
     for alert in alerts.iter().filter(|a| a["is_alert"] == true) {
         let name = format!(
             "{}/{}",
@@ -120,10 +135,10 @@ fn tally(report: &mut Report, sim: &Simulation, alerts: &[Value]) {
             t.false_alerts += 1;
         }
         for i in related {
-            detected[i] |= sim.labels[i].expect == name;
+            detected[i] |= labels[i].expect == name;
         }
     }
-    for (label, hit) in sim.labels.iter().zip(detected) {
+    for (label, hit) in labels.iter().zip(detected) {
         let t = report
             .by_detection
             .entry(label.expect.to_owned())

@@ -18,7 +18,15 @@ pub struct FirstSeenGroup {
     pub first_seen: i64,
     /// Known values and when each was last seen.
     pub known: Vec<(String, i64)>,
+    /// Values that became known after the learning periods less than the
+    /// detection's `fresh` ago, with when (only detections with `fresh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<(String, i64)>,
 }
+
+/// Most fresh values remembered per group (an actor does not come from
+/// more new places than this within a day; beyond it the oldest is dropped).
+const RECENT_CAP: usize = 16;
 
 impl FirstSeenGroup {
     /// Record `value` at `t`; whether it is new and the group is past its
@@ -53,6 +61,49 @@ impl FirstSeenGroup {
         }
         learned
     }
+
+    /// [`Self::add`] for a detection that learns from more events than it
+    /// alerts on: record `value` at `t`; whether the event, if `alerting`,
+    /// finds the value new or first seen (after learning) less than `fresh`
+    /// ago.
+    pub fn observe(&mut self, value: &str, t: i64, periods: Periods, alerting: bool) -> bool {
+        let new = self.add(
+            value,
+            t,
+            periods.detection_start,
+            periods.learning,
+            periods.entity_learning,
+        );
+        if periods.fresh > 0 {
+            self.recent
+                .retain(|(_, first)| t - first < periods.fresh || *first > t);
+            if new {
+                self.recent.push((value.to_owned(), t));
+                if self.recent.len() > RECENT_CAP {
+                    self.recent.remove(0);
+                }
+            }
+        }
+        alerting
+            && (new
+                || self
+                    .recent
+                    .iter()
+                    .any(|(v, first)| v == value && t - first < periods.fresh))
+    }
+}
+
+/// The time limits of [`FirstSeenGroup::observe`] (ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Periods {
+    /// When the detection first saw data.
+    pub detection_start: i64,
+    /// The detection's learning period.
+    pub learning: i64,
+    /// The entity's learning period.
+    pub entity_learning: i64,
+    /// How long a newly seen value stays new (0: only on first sight).
+    pub fresh: i64,
 }
 
 #[cfg(test)]
@@ -78,6 +129,37 @@ mod tests {
         assert!(
             !fresh.add("FR", 20 * day, 0, 14 * day, 14 * day),
             "a new entity learns first"
+        );
+    }
+
+    #[test]
+    fn a_value_learned_from_a_quiet_event_stays_new_while_fresh() {
+        let (day, hour) = (86_400_000, 3_600_000);
+        let periods = Periods {
+            detection_start: 0,
+            learning: 14 * day,
+            entity_learning: 3 * day,
+            fresh: 24 * hour,
+        };
+        let mut g = FirstSeenGroup::default();
+        assert!(!g.observe("HOME", 0, periods, false));
+        assert!(!g.observe("HOME", 20 * day, periods, true), "known");
+        assert!(
+            !g.observe("VPS", 20 * day + hour, periods, false),
+            "a sign-in only teaches"
+        );
+        assert!(
+            g.observe("VPS", 20 * day + 2 * hour, periods, true),
+            "the key created an hour later still finds it new"
+        );
+        assert!(
+            !g.observe("VPS", 22 * day, periods, true),
+            "no longer fresh two days later"
+        );
+        assert!(g.observe("HOTEL", 23 * day, periods, true), "never seen");
+        assert!(
+            g.recent.iter().all(|(v, _)| v == "HOTEL"),
+            "old fresh values are dropped"
         );
     }
 }

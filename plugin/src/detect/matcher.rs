@@ -42,12 +42,37 @@ fn collect<'v>(value: &'v Value, segment: &str, out: &mut Vec<&'v Value>) {
 /// The first value `path` reaches, as text (strings as they are, numbers
 /// and booleans in JSON form); `None` when absent, null or empty.
 pub fn text(event: &Value, path: &str) -> Option<String> {
-    let value = *values(event, path).first()?;
+    let value = match first_plain(event, path) {
+        Some(found) => found?,
+        None => *values(event, path).first()?,
+    };
     let text = match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// The value at `path` when the walk crosses no array, without the
+/// allocations of [`values`]: `Some(None)` when absent or null, `None` when
+/// an array is in the way (then [`values`] decides).
+fn first_plain<'v>(event: &'v Value, path: &str) -> Option<Option<&'v Value>> {
+    let mut current = event;
+    for segment in path.split('.') {
+        current = match current {
+            Value::Object(map) => match map.get(segment) {
+                Some(next) => next,
+                None => return Some(None),
+            },
+            Value::Array(_) => return None,
+            _ => return Some(None),
+        };
+    }
+    match current {
+        Value::Array(_) => None,
+        Value::Null => Some(None),
+        other => Some(Some(other)),
+    }
 }
 
 /// Whether an event type matches a list of names and `*` globs (empty: all).

@@ -16,6 +16,7 @@ pub mod baseline;
 pub mod ewma;
 pub mod first_seen;
 pub mod matcher;
+pub mod partial;
 pub mod rule;
 pub mod sequence;
 pub mod settings;
@@ -27,6 +28,7 @@ pub mod window;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -77,12 +79,30 @@ pub struct Detection {
     pub severity: Severity,
     /// The detection with overrides applied.
     pub spec: DetectionSpec,
+    /// `CL-01/brute_force` (its state's key, built once).
+    key: String,
 }
 
 impl Detection {
     /// `CL-01/brute_force`.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.rule_id, self.spec.name)
+        self.key.clone()
+    }
+
+    /// The fields the detection reads (paths, `a|b` alternatives unsplit).
+    fn paths(&self) -> Vec<&str> {
+        let spec = &self.spec;
+        let mut paths: Vec<&str> = spec.group_by.iter().map(String::as_str).collect();
+        paths.extend(spec.field.as_deref());
+        if spec.kind == Kind::Travel {
+            paths.push("actor.geo");
+        }
+        cond_paths(&spec.conditions, &mut paths);
+        for step in &spec.steps {
+            paths.push(&step.key);
+            cond_paths(&step.conditions, &mut paths);
+        }
+        paths
     }
 
     fn window(&self) -> i64 {
@@ -103,6 +123,12 @@ pub struct Detector {
     since_sweep: u32,
     /// Rules left out because an input they need is not configured.
     inactive: Vec<String>,
+    /// The members of an event that the detections and alerts read.
+    members: Arc<partial::Members>,
+    /// [`Self::members_for`] by event type.
+    members_by_type: HashMap<String, Arc<partial::Members>>,
+    /// [`Self::candidates`] by event type.
+    candidates: HashMap<String, Arc<[usize]>>,
 }
 
 /// Alerts raised by one event, and those suppressed by configuration.
@@ -146,10 +172,10 @@ impl Detector {
         let settings = settings.clone();
         let mut detections = Vec::new();
         for rule in rules {
-            if rule.signal && !settings.signals {
-                continue;
-            }
             for spec in &rule.detections {
+                if (rule.signal || spec.signal) && !settings.signals {
+                    continue;
+                }
                 if settings
                     .disable
                     .iter()
@@ -161,6 +187,11 @@ impl Detector {
             }
         }
         let (by_type, any_type) = index(&detections);
+        let mut paths: Vec<&str> = detections.iter().flat_map(Detection::paths).collect();
+        for s in &settings.suppress {
+            cond_paths(&s.conditions, &mut paths);
+        }
+        let members = Arc::new(partial::Members::of(paths));
         Ok(Self {
             detections,
             by_type,
@@ -169,6 +200,9 @@ impl Detector {
             state: EngineState::default(),
             since_sweep: 0,
             inactive: Vec::new(),
+            members,
+            members_by_type: HashMap::new(),
+            candidates: HashMap::new(),
         })
     }
 
@@ -194,21 +228,14 @@ impl Detector {
             .get("event_type")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let candidates: Vec<usize> = self
-            .by_type
-            .get(event_type)
-            .into_iter()
-            .flatten()
-            .chain(&self.any_type)
-            .copied()
-            .collect();
+        let candidates = self.candidates(event_type);
         let seen = Seen {
             event,
             event_type,
             id,
             t,
         };
-        for index in candidates {
+        for &index in candidates.iter() {
             if let Some(alert) = self.evaluate(index, &seen) {
                 self.emit(index, alert, event, &mut raised);
             }
@@ -219,6 +246,50 @@ impl Detector {
             self.sweep(t);
         }
         raised
+    }
+
+    /// The detections that read events of `event_type`, in evaluation
+    /// order (those indexed by the exact type, then the globbed or
+    /// untyped ones that match it), remembered per type.
+    fn candidates(&mut self, event_type: &str) -> Arc<[usize]> {
+        if let Some(known) = self.candidates.get(event_type) {
+            return Arc::clone(known);
+        }
+        let list: Arc<[usize]> = self
+            .by_type
+            .get(event_type)
+            .into_iter()
+            .flatten()
+            .chain(
+                self.any_type
+                    .iter()
+                    .filter(|&&i| reads(&self.detections[i], event_type)),
+            )
+            .copied()
+            .collect();
+        self.candidates
+            .insert(event_type.to_owned(), Arc::clone(&list));
+        list
+    }
+
+    /// The members read by the detections of `event_type` (and by the
+    /// suppressions and alerts), remembered per type.
+    fn members_for(&mut self, event_type: &str) -> Arc<partial::Members> {
+        if let Some(known) = self.members_by_type.get(event_type) {
+            return Arc::clone(known);
+        }
+        let candidates = self.candidates(event_type);
+        let mut paths: Vec<&str> = candidates
+            .iter()
+            .flat_map(|&i| self.detections[i].paths())
+            .collect();
+        for s in &self.settings.suppress {
+            cond_paths(&s.conditions, &mut paths);
+        }
+        let members = Arc::new(partial::Members::of(paths));
+        self.members_by_type
+            .insert(event_type.to_owned(), Arc::clone(&members));
+        members
     }
 
     /// Keep or drop an alert: suppressions, then repeats (same id).
@@ -256,7 +327,7 @@ impl Detector {
             return None;
         }
         let group_key = group_key(seen.event, &d.spec.group_by)?;
-        let slot = self.state.detection(&d.key());
+        let slot = self.state.detection(&d.key);
         let start = slot.start.map_or(seen.t, |s| s.min(seen.t));
         slot.start = Some(start);
         let outcome = match d.spec.kind {
@@ -303,6 +374,9 @@ impl Detector {
             })
             .filter_map(|(i, s)| Some((i, step_key(event, &s.key)?)))
             .collect();
+        if matching.is_empty() {
+            return None;
+        }
         let key_names: Vec<String> = d.spec.steps.iter().map(|s| s.key.clone()).collect();
         let slot_key = d.key();
         let mut fired = None;
@@ -346,7 +420,7 @@ impl Detector {
                 Kind::NewValue | Kind::Baseline => 90 * DAY,
             };
             self.state
-                .sweep(&d.key(), now - horizon, self.settings.max_groups);
+                .sweep(&d.key, now - horizon, self.settings.max_groups);
         }
     }
 
@@ -355,7 +429,19 @@ impl Detector {
     /// stays canonical rather than be lost). Returns (alerts written,
     /// alerts suppressed).
     pub fn process_line(&mut self, line: &[u8], profile: Profile, out: &mut Vec<u8>) -> (u32, u32) {
-        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+        // Only the members that the detections reading this type of event
+        // read (see [`partial`]); all that the pack reads when the type
+        // read ahead is not the event's.
+        let sniffed = partial::Members::sniff_type(line);
+        let members = match sniffed {
+            Some(event_type) => self.members_for(event_type),
+            None => Arc::clone(&self.members),
+        };
+        let event = match members.parse(line) {
+            Some(e) if e.get("event_type").and_then(Value::as_str) == sniffed => Some(e),
+            _ => self.members.parse(line),
+        };
+        let Some(event) = event else {
             return (0, 0); // Our own output; it always parses.
         };
         let raised = self.process(&event);
@@ -466,7 +552,19 @@ fn first_seen(
         return None;
     };
     let known = g.known.len();
-    if !g.add(&value, seen.t, start, learning, entity_learning) {
+    let new = if d.spec.alert_types.is_empty() {
+        g.add(&value, seen.t, start, learning, entity_learning)
+    } else {
+        let periods = first_seen::Periods {
+            detection_start: start,
+            learning,
+            entity_learning,
+            fresh: d.spec.fresh.map_or(0, |x| x.ms),
+        };
+        let alerting = type_matches(&d.spec.alert_types, seen.event_type);
+        g.observe(&value, seen.t, periods, alerting)
+    };
+    if !new {
         return None;
     }
     let observed = json!({"field": d.spec.field, "value": value});
@@ -613,6 +711,15 @@ fn step_key(event: &Value, key: &str) -> Option<String> {
     key.split('|').find_map(|f| text(event, f))
 }
 
+/// The fields `conditions` read, nested `any` included.
+fn cond_paths<'c>(conditions: &'c [matcher::Cond], out: &mut Vec<&'c str>) {
+    for c in conditions {
+        out.extend(c.field.as_deref());
+        out.extend(c.fields.iter().map(String::as_str));
+        cond_paths(&c.any, out);
+    }
+}
+
 /// The first present of `a|b|...` as text.
 fn first_text(event: &Value, fields: &str) -> Option<String> {
     fields.split('|').find_map(|f| text(event, f))
@@ -727,13 +834,26 @@ fn compile(
         ),
     }?;
     Ok(Detection {
+        key: format!("{}/{}", rule.id, spec.name),
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
         tags: rule.tags.clone(),
-        signal: rule.signal,
+        signal: rule.signal || spec.signal,
         severity,
         spec,
     })
+}
+
+/// Whether detection `d` (or one of its steps) reads events of `event_type`.
+fn reads(d: &Detection, event_type: &str) -> bool {
+    if d.spec.kind == Kind::TemporalOrdered {
+        d.spec
+            .steps
+            .iter()
+            .any(|s| type_matches(&s.types, event_type))
+    } else {
+        type_matches(&d.spec.types, event_type)
+    }
 }
 
 /// Index detections by the exact event types they (or their steps) read.

@@ -122,6 +122,11 @@ pub struct DetectionSpec {
     /// Severity when it differs from the rule's.
     #[serde(default)]
     pub severity: Option<Severity>,
+    /// A parity signal inside a CL rule: an informational finding
+    /// (`is_alert` false) that keeps a routine event visible without paging
+    /// anyone; switched off with the other signals (`detections.signals`).
+    #[serde(default)]
+    pub signal: bool,
     /// Event types it reads (`*` globs allowed); empty: every type.
     #[serde(default)]
     pub types: Vec<String>,
@@ -152,6 +157,18 @@ pub struct DetectionSpec {
     /// `new_value`: no alert for an entity first seen less than this ago.
     #[serde(default)]
     pub entity_learning: Option<Duration>,
+    /// `new_value`: only events of these types (`*` globs allowed) alert;
+    /// the other events that match `types` and `where` only teach values
+    /// (a user's IPs are learned from all of their events, the alert is
+    /// about a key created from a new one). Empty: every matching event.
+    #[serde(default)]
+    pub alert_types: Vec<String>,
+    /// `new_value` with `alert_types`: a value first seen (after the
+    /// learning periods) less than this ago still counts as new on an
+    /// alerting event, since an intruder signs in from the new IP before
+    /// creating the key. Default: only a never-seen value.
+    #[serde(default)]
+    pub fresh: Option<Duration>,
     /// `baseline`: robust z-score that alerts (default 3.5).
     #[serde(default)]
     pub z: Option<f64>,
