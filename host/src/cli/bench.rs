@@ -13,6 +13,7 @@
 //!    child process, per CPU-second (per core) and per wall second, with
 //!    one worker and, on a machine with more cores, two.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -233,6 +234,20 @@ impl BenchCommand {
             .filter(|l| !l.is_empty())
             .collect();
         ensure!(!lines.is_empty(), "the corpus holds no records");
+        let dir = tempfile::tempdir().context("creating a work directory")?;
+        // The child processes are measured before this process loads the plugin and builds its
+        // batches: on Linux a child started with posix_spawn (vfork) inherits this process's peak
+        // resident size in its own `ru_maxrss` at exec, so a large parent would inflate the
+        // child's "peak memory".
+        #[cfg(unix)]
+        let children = if self.redaction_cost || self.evidence {
+            None
+        } else {
+            Some((
+                self.start_up(dir.path(), &lines)?,
+                self.whole_runs(dir.path(), &lines)?,
+            ))
+        };
         let batches = build_batches(&lines, self.records, self.batch_records as usize);
         println!(
             "corpus: {} records, {} bytes (mean {} B/record); {} records per round in batches of {}; median of {} rounds",
@@ -257,7 +272,6 @@ impl BenchCommand {
             bench.run()?;
             return Ok(Outcome::Clean);
         }
-        let dir = tempfile::tempdir().context("creating a work directory")?;
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let loading = Instant::now();
         let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
@@ -287,7 +301,9 @@ impl BenchCommand {
             return Ok(Outcome::Clean);
         }
         #[cfg(unix)]
-        self.start_up(dir.path(), &lines)?;
+        if let Some((start_up, _)) = &children {
+            print!("{start_up}");
+        }
         for (name, settings) in [
             ("normalize only", with_redaction(&self.settings, false)?),
             (
@@ -299,14 +315,16 @@ impl BenchCommand {
             self.compare(&batches, &sandbox, &settings, &key)?;
         }
         #[cfg(unix)]
-        self.whole_runs(dir.path(), &lines)?;
+        if let Some((_, whole)) = &children {
+            print!("{whole}");
+        }
         Ok(Outcome::Clean)
     }
 
     /// Start-up of `run` on one record: median time to the first event,
-    /// largest peak memory.
+    /// largest peak memory. Returns the report's lines.
     #[cfg(unix)]
-    fn start_up(&self, dir: &Path, lines: &[&[u8]]) -> Result<()> {
+    fn start_up(&self, dir: &Path, lines: &[&[u8]]) -> Result<String> {
         let input = process::corpus_file(dir, "one-record.ndjson", &lines[..1], 1)?;
         let spec = process::RunSpec {
             dir,
@@ -319,24 +337,26 @@ impl BenchCommand {
         let max_rss = runs.iter().map(|r| r.usage.max_rss).max().unwrap_or(0);
         runs.sort_by_key(|r| r.first_event);
         let median = &runs[runs.len() / 2];
-        println!("== start-up: `run` on one record, {} runs", runs.len());
-        println!(
+        let mut out = format!("== start-up: `run` on one record, {} runs\n", runs.len());
+        writeln!(
+            out,
             "first event out after {:.1} ms (process exit {:.1} ms, CPU {:.1} ms); peak memory {:.1} MiB",
             median.first_event.as_secs_f64() * 1e3,
             median.usage.wall.as_secs_f64() * 1e3,
             median.usage.cpu.as_secs_f64() * 1e3,
             max_rss as f64 / MIB
-        );
-        Ok(())
+        )?;
+        Ok(out)
     }
 
-    /// Whole-process `run`, file to file, full redaction.
+    /// Whole-process `run`, file to file, full redaction. Returns the
+    /// report's lines.
     #[cfg(unix)]
-    fn whole_runs(&self, dir: &Path, lines: &[&[u8]]) -> Result<()> {
+    fn whole_runs(&self, dir: &Path, lines: &[&[u8]]) -> Result<String> {
         let input = process::corpus_file(dir, "corpus.ndjson", lines, self.records)?;
         let bytes = input.metadata().context("sizing the corpus file")?.len();
-        println!(
-            "== whole process: `run` file to file, full redaction, {} records ({:.1} MiB)",
+        let mut out = format!(
+            "== whole process: `run` file to file, full redaction, {} records ({:.1} MiB)\n",
             self.records,
             bytes as f64 / MIB
         );
@@ -350,16 +370,17 @@ impl BenchCommand {
             let usage = process::whole_run(&spec, &input)?;
             let cpu = usage.cpu.as_secs_f64();
             let wall = usage.wall.as_secs_f64();
-            println!(
+            writeln!(
+                out,
                 "--workers {workers}: {:>9.0} records/s {:>6.1} MiB/s per core (CPU {cpu:.2}s); \
                  {:>9.0} records/s wall ({wall:.2}s); peak memory {:.1} MiB",
                 self.records as f64 / cpu,
                 bytes as f64 / MIB / cpu,
                 self.records as f64 / wall,
                 usage.max_rss as f64 / MIB
-            );
+            )?;
         }
-        Ok(())
+        Ok(out)
     }
 
     /// `--detections`: score the rule pack on simulated data.
