@@ -17,7 +17,8 @@ pub struct DetectSettings {
     /// stream, so turning them on is the operator's decision.
     #[serde(default)]
     pub enabled: bool,
-    /// Emit the parity signals (`PS-xx`, informational). Default true.
+    /// Emit the informational findings: the parity signals (`PS-xx`) and
+    /// the detections marked `signal` (e.g. `CL-12/created`). Default true.
     #[serde(default = "yes")]
     pub signals: bool,
     /// Rules (`CL-01`) or detections (`CL-01/spray`) to switch off.
