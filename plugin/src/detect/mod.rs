@@ -85,8 +85,8 @@ pub struct Detection {
 
 impl Detection {
     /// `CL-01/brute_force`.
-    pub fn key(&self) -> String {
-        self.key.clone()
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// The fields the detection reads (paths, `a|b` alternatives unsplit).
@@ -362,8 +362,6 @@ impl Detector {
             ..
         } = *seen;
         let d = &self.detections[index];
-        let window = d.window();
-        let min_counts: Vec<u64> = d.spec.steps.iter().map(|s| s.min_count).collect();
         let matching: Vec<(usize, String)> = d
             .spec
             .steps
@@ -377,13 +375,15 @@ impl Detector {
         if matching.is_empty() {
             return None;
         }
+        let window = d.window();
+        let min_counts: Vec<u64> = d.spec.steps.iter().map(|s| s.min_count).collect();
         let key_names: Vec<String> = d.spec.steps.iter().map(|s| s.key.clone()).collect();
-        let slot_key = d.key();
+        let slot_key = d.key.as_str();
         let mut fired = None;
         // The last step first: an event that is both (a login that ends one
         // sequence and starts nothing) must not feed itself.
         for (step, key) in matching.into_iter().rev() {
-            let slot = self.state.detection(&slot_key);
+            let slot = self.state.detection(slot_key);
             let group = slot.group(&key, t, || GroupState::Sequence(Default::default()));
             let GroupState::Sequence(g) = &mut group.s else {
                 continue;
@@ -461,7 +461,7 @@ impl Detector {
 
     /// Replace the state with an exported one.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        let keys: Vec<String> = self.detections.iter().map(Detection::key).collect();
+        let keys: Vec<String> = self.detections.iter().map(|d| d.key.clone()).collect();
         self.state = EngineState::import(bytes, &keys)?;
         Ok(())
     }

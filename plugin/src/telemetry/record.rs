@@ -396,26 +396,16 @@ mod tests {
     }
 
     fn wire_view(text: &str) -> String {
-        let Input::Log(log) = parse(text, group_from_text).unwrap() else {
-            panic!("not a log: {text}");
-        };
-        format!(
-            "{:?}",
-            (
-                &log.group.resource,
-                &log.group.scope_name,
-                log.time,
-                log.observed,
-                log.body,
-                log.attributes,
-                log.trace_id,
-                log.span_id
-            )
-        )
+        view(parse(text, group_from_text).unwrap(), text)
     }
 
     fn value_view(text: &str) -> String {
-        let Input::Log(log) = parse_value(text).unwrap() else {
+        view(parse_value(text).unwrap(), text)
+    }
+
+    /// Every field a log record's reader fills, for comparing the readers.
+    fn view(input: Input, text: &str) -> String {
+        let Input::Log(log) = input else {
             panic!("not a log: {text}");
         };
         format!(
