@@ -6,7 +6,9 @@
 //! `bench --detections` does) and without detections, both enriched from
 //! the same database, alternating for ROUNDS rounds, and prints the CPU time
 //! of each and the engine's share. Under `perf record -g` (`ONLY=with`
-//! skips the runs without detections) it shows where the engine's time goes.
+//! skips the runs without detections) it shows where the engine's time goes;
+//! `ONLY=without` skips the runs with detections (to compare two
+//! processes' CPU time under `time` or `perf stat`).
 //!
 //! FEED `-` reads the feed from standard input a batch at a time, once, with
 //! detections only, and prints the throughput and the exported state's size
@@ -28,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let feed = std::fs::read(path)?;
     let rounds: usize = args.next().map_or(Ok(3), |n| n.parse())?;
-    let only_with = std::env::var("ONLY").is_ok_and(|v| v == "with");
+    let only = std::env::var("ONLY").unwrap_or_default();
     let lines: Vec<&[u8]> = claude_audit_plugin::lines(&feed)
         .filter(|l| !l.is_empty())
         .collect();
@@ -44,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut alerts = 0;
     for _ in 0..rounds {
         for detections in [true, false] {
-            if only_with && !detections {
+            if only == "with" && !detections || only == "without" && detections {
                 continue;
             }
             let settings =

@@ -53,8 +53,8 @@ pub struct Finding<'a> {
     pub observed: Value,
     /// The baseline, for statistical rules.
     pub baseline: Option<Value>,
-    /// The event that completed it (for its organization).
-    pub trigger: &'a Value,
+    /// The organization of the event that completed it.
+    pub organization_uuid: Value,
 }
 
 /// The deterministic alert id.
@@ -89,7 +89,7 @@ pub fn build(origin: &Origin<'_>, finding: &Finding<'_>) -> Value {
         "event_type": "claude_audit.alert",
         "category": "finding",
         "is_alert": !origin.signal,
-        "organization_uuid": finding.trigger.get("organization_uuid").cloned().unwrap_or(Value::Null),
+        "organization_uuid": finding.organization_uuid,
         "rule": {
             "id": origin.rule_id,
             "detection": origin.detection,

@@ -4,51 +4,72 @@
 //! array looks into every element (`details.updates.type`), so a condition
 //! holds when any reached value satisfies it. Absent and `null` are the same.
 
+use std::borrow::Cow;
+
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::node::Node;
+
 /// Every value `path` reaches in `event` (none when absent or null).
-pub fn values<'v>(event: &'v Value, path: &str) -> Vec<&'v Value> {
-    let mut current = vec![event];
-    for segment in path.split('.') {
-        let mut next = Vec::new();
-        for value in current {
-            collect(value, segment, &mut next);
-        }
-        current = next;
-    }
-    // A list at the end of the path stands for its elements
-    // (`data_classes` holds "secret" when one of its items is).
-    let mut out = Vec::with_capacity(current.len());
-    for value in current {
-        match value {
-            Value::Array(items) => out.extend(items.iter()),
-            other => out.push(other),
-        }
-    }
-    out.retain(|v| !v.is_null());
+pub fn values<'v, 'a>(event: &'v Node<'a>, path: &str) -> Vec<&'v Node<'a>> {
+    let mut out = Vec::new();
+    each(event, path, &mut |v| out.push(v));
     out
 }
 
-fn collect<'v>(value: &'v Value, segment: &str, out: &mut Vec<&'v Value>) {
-    match value {
-        Value::Object(map) => out.extend(map.get(segment)),
-        Value::Array(items) => items.iter().for_each(|item| collect(item, segment, out)),
+/// Call `f` with every value `path` reaches in `event`, as [`values`]
+/// lists them, without collecting them.
+pub fn each<'v, 'a>(event: &'v Node<'a>, path: &str, f: &mut impl FnMut(&'v Node<'a>)) {
+    match path.split_once('.') {
+        Some((segment, rest)) => descend(event, segment, Some(rest), f),
+        None => descend(event, path, None, f),
+    }
+}
+
+/// Step into `segment` of `node` (into every element of an array), then
+/// follow `rest`, or hand over what was reached when the path ends there.
+fn descend<'v, 'a>(
+    node: &'v Node<'a>,
+    segment: &str,
+    rest: Option<&str>,
+    f: &mut impl FnMut(&'v Node<'a>),
+) {
+    match node {
+        Node::Object(_) => match (node.get(segment), rest) {
+            (Some(child), Some(rest)) => each(child, rest, f),
+            (Some(child), None) => reached(child, f),
+            (None, _) => {}
+        },
+        Node::Array(items) => items.iter().for_each(|i| descend(i, segment, rest, f)),
         _ => {}
     }
 }
 
+/// A list at the end of the path stands for its elements (`data_classes`
+/// holds "secret" when one of its items is); absent and null are the same.
+fn reached<'v, 'a>(node: &'v Node<'a>, f: &mut impl FnMut(&'v Node<'a>)) {
+    match node {
+        Node::Array(items) => items.iter().filter(|i| !i.is_null()).for_each(f),
+        Node::Null => {}
+        other => f(other),
+    }
+}
+
 /// The first value `path` reaches, as text (strings as they are, numbers
-/// and booleans in JSON form); `None` when absent, null or empty.
-pub fn text(event: &Value, path: &str) -> Option<String> {
+/// and booleans in JSON form); `None` when absent, null or empty. Borrowed
+/// from the event when it is a string.
+pub fn text<'v>(event: &'v Node<'_>, path: &str) -> Option<Cow<'v, str>> {
     let value = match first_plain(event, path) {
         Some(found) => found?,
         None => *values(event, path).first()?,
     };
     let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Node::String(s) => Cow::Borrowed(s.as_ref()),
+        Node::Number(n) => Cow::Owned(n.to_string()),
+        Node::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        other => Cow::Owned(other.to_value().to_string()),
     };
     (!text.is_empty()).then_some(text)
 }
@@ -56,21 +77,21 @@ pub fn text(event: &Value, path: &str) -> Option<String> {
 /// The value at `path` when the walk crosses no array, without the
 /// allocations of [`values`]: `Some(None)` when absent or null, `None` when
 /// an array is in the way (then [`values`] decides).
-fn first_plain<'v>(event: &'v Value, path: &str) -> Option<Option<&'v Value>> {
+fn first_plain<'v, 'a>(event: &'v Node<'a>, path: &str) -> Option<Option<&'v Node<'a>>> {
     let mut current = event;
     for segment in path.split('.') {
         current = match current {
-            Value::Object(map) => match map.get(segment) {
+            Node::Object(_) => match current.get(segment) {
                 Some(next) => next,
                 None => return Some(None),
             },
-            Value::Array(_) => return None,
+            Node::Array(_) => return None,
             _ => return Some(None),
         };
     }
     match current {
-        Value::Array(_) => None,
-        Value::Null => Some(None),
+        Node::Array(_) => None,
+        Node::Null => Some(None),
         other => Some(Some(other)),
     }
 }
@@ -146,26 +167,24 @@ fn regex_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error>
 
 impl Cond {
     /// Whether the condition holds for `event`.
-    pub fn holds(&self, event: &Value) -> bool {
+    pub fn holds(&self, event: &Node<'_>) -> bool {
         if !self.any.is_empty() {
             return self.any.iter().any(|c| c.holds(event));
         }
-        let found: Vec<&Value> = self
-            .field
-            .iter()
-            .chain(&self.fields)
-            .flat_map(|path| values(event, path))
-            .collect();
-        if self.exists.is_some_and(|wanted| found.is_empty() == wanted) {
+        // One walk, no list: this runs for every candidate rule of every event.
+        let (mut found, mut excluded, mut passes) = (false, false, false);
+        let value_test = self.has_value_test();
+        for path in self.field.iter().chain(&self.fields) {
+            each(event, path, &mut |v| {
+                found = true;
+                excluded |= self.not_in.iter().any(|n| same(v, n));
+                passes |= value_test && !passes && self.value_passes(v);
+            });
+        }
+        if self.exists.is_some_and(|wanted| found != wanted) || excluded {
             return false;
         }
-        if !self.not_in.is_empty() && found.iter().any(|v| self.not_in.iter().any(|n| same(v, n))) {
-            return false;
-        }
-        if !self.has_value_test() {
-            return true;
-        }
-        found.iter().any(|v| self.value_passes(v))
+        !value_test || passes
     }
 
     fn has_value_test(&self) -> bool {
@@ -175,11 +194,8 @@ impl Cond {
             || self.gte.is_some()
     }
 
-    fn value_passes(&self, value: &Value) -> bool {
-        let text = match value {
-            Value::String(s) => Some(s.as_str()),
-            _ => None,
-        };
+    fn value_passes(&self, value: &Node<'_>) -> bool {
+        let text = value.as_str();
         (self.one_of.is_empty() || self.one_of.iter().any(|w| same(value, w)))
             && (self.contains.is_empty()
                 || text.is_some_and(|t| {
@@ -200,21 +216,30 @@ impl Cond {
 
 /// JSON equality, strings case-insensitive, and `"false"` equal to `false`
 /// (the feed is not consistent about booleans in settings payloads).
-fn same(a: &Value, b: &Value) -> bool {
+fn same(a: &Node<'_>, b: &Value) -> bool {
     match (a, b) {
-        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
-        (Value::String(x), Value::Bool(y)) | (Value::Bool(y), Value::String(x)) => {
+        (Node::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        (Node::String(x), Value::Bool(y)) => {
             x.eq_ignore_ascii_case(if *y { "true" } else { "false" })
         }
-        _ => a == b,
+        (Node::Bool(x), Value::String(y)) => {
+            y.eq_ignore_ascii_case(if *x { "true" } else { "false" })
+        }
+        (Node::Bool(x), Value::Bool(y)) => x == y,
+        (Node::Number(x), Value::Number(y)) => x == y,
+        (Node::Null, Value::Null) => true,
+        (Node::Array(_) | Node::Object(_), Value::Array(_) | Value::Object(_)) => {
+            a.to_value() == *b
+        }
+        _ => false,
     }
 }
 
 /// A number, or a string holding one.
-pub fn number(value: &Value) -> Option<f64> {
+pub fn number(value: &Node<'_>) -> Option<f64> {
     match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Node::Number(n) => n.as_f64(),
+        Node::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -239,6 +264,7 @@ mod tests {
     fn paths_reach_into_arrays_and_conditions_read_both_spellings() {
         let e =
             json!({"details": {"updates": [{"type": "a"}, {"type": "b"}], "is_enabled": false}});
+        let e = Node::from_value(&e);
         assert_eq!(values(&e, "details.updates.type").len(), 2);
         let c: Cond = serde_json::from_value(
             json!({"fields": ["details.enabled", "details.is_enabled"], "in": [false]}),

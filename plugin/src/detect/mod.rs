@@ -16,6 +16,7 @@ pub mod baseline;
 pub mod ewma;
 pub mod first_seen;
 pub mod matcher;
+pub mod node;
 pub mod partial;
 pub mod rule;
 pub mod sequence;
@@ -27,6 +28,7 @@ pub mod window;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ use crate::profile::Profile;
 use alert::{Finding, Origin};
 use baseline::Params;
 use matcher::{text, type_matches};
+use node::Node;
 use rule::{DetectionSpec, Kind, RuleFile, Severity};
 use settings::{DetectSettings, names};
 use state::{DetectionState, EngineState, GroupState};
@@ -64,6 +67,10 @@ pub enum StateError {
 /// Milliseconds per day.
 const DAY: i64 = 86_400_000;
 
+/// What the engine remembers per event type (looked up twice per event:
+/// foldhash, not SipHash; the types are the feed's, a few dozen).
+type ByType<T> = HashMap<String, T, foldhash::fast::RandomState>;
+
 /// One detection, its rule's metadata and its effective settings.
 #[derive(Debug, Clone)]
 pub struct Detection {
@@ -81,6 +88,9 @@ pub struct Detection {
     pub spec: DetectionSpec,
     /// `CL-01/brute_force` (its state's key, built once).
     key: String,
+    /// Which distinct `group_by` list it has (detections that group alike
+    /// share the event's group key, built once per event).
+    grouping: usize,
 }
 
 impl Detection {
@@ -126,9 +136,14 @@ pub struct Detector {
     /// The members of an event that the detections and alerts read.
     members: Arc<partial::Members>,
     /// [`Self::members_for`] by event type.
-    members_by_type: HashMap<String, Arc<partial::Members>>,
+    members_by_type: ByType<Arc<partial::Members>>,
     /// [`Self::candidates`] by event type.
-    candidates: HashMap<String, Arc<[usize]>>,
+    candidates: ByType<Arc<[usize]>>,
+    /// How many distinct `group_by` lists the detections have.
+    groupings: usize,
+    /// The current event's group key per grouping (`None`: not built yet),
+    /// kept between events to reuse its allocation.
+    group_keys: Vec<Option<Option<String>>>,
 }
 
 /// Alerts raised by one event, and those suppressed by configuration.
@@ -186,23 +201,27 @@ impl Detector {
                 detections.push(compile(rule, spec, &settings)?);
             }
         }
+        let groupings = number_groupings(&mut detections);
         let (by_type, any_type) = index(&detections);
         let mut paths: Vec<&str> = detections.iter().flat_map(Detection::paths).collect();
         for s in &settings.suppress {
             cond_paths(&s.conditions, &mut paths);
         }
         let members = Arc::new(partial::Members::of(paths));
+        let state = EngineState::new(detections.iter().map(|d| d.key.clone()).collect());
         Ok(Self {
             detections,
             by_type,
             any_type,
             settings,
-            state: EngineState::default(),
+            state,
             since_sweep: 0,
             inactive: Vec::new(),
             members,
-            members_by_type: HashMap::new(),
-            candidates: HashMap::new(),
+            members_by_type: ByType::default(),
+            candidates: ByType::default(),
+            groupings,
+            group_keys: Vec::new(),
         })
     }
 
@@ -214,19 +233,24 @@ impl Detector {
     /// Evaluate one canonical event. Events without an id or a valid
     /// timestamp are not evaluated (the normalizer always writes both).
     pub fn process(&mut self, event: &Value) -> Raised {
+        self.process_node(&Node::from_value(event))
+    }
+
+    /// [`Self::process`] on the engine's view of an event.
+    fn process_node(&mut self, event: &Node<'_>) -> Raised {
         let mut raised = Raised::default();
         let (Some(id), Some(t)) = (
-            event.get("event_id").and_then(Value::as_str),
+            event.get("event_id").and_then(Node::as_str),
             event
                 .get("timestamp")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .and_then(alert::millis),
         ) else {
             return raised;
         };
         let event_type = event
             .get("event_type")
-            .and_then(Value::as_str)
+            .and_then(Node::as_str)
             .unwrap_or_default();
         let candidates = self.candidates(event_type);
         let seen = Seen {
@@ -235,11 +259,15 @@ impl Detector {
             id,
             t,
         };
+        let mut keys = std::mem::take(&mut self.group_keys);
+        keys.clear();
+        keys.resize(self.groupings, None);
         for &index in candidates.iter() {
-            if let Some(alert) = self.evaluate(index, &seen) {
+            if let Some(alert) = self.evaluate(index, &seen, &mut keys) {
                 self.emit(index, alert, event, &mut raised);
             }
         }
+        self.group_keys = keys;
         self.since_sweep += 1;
         if self.since_sweep >= 8192 {
             self.since_sweep = 0;
@@ -293,7 +321,7 @@ impl Detector {
     }
 
     /// Keep or drop an alert: suppressions, then repeats (same id).
-    fn emit(&mut self, index: usize, alert: Value, event: &Value, raised: &mut Raised) {
+    fn emit(&mut self, index: usize, alert: Value, event: &Node<'_>, raised: &mut Raised) {
         let d = &self.detections[index];
         let key = alert["group"]["key"].as_str().unwrap_or_default();
         let suppressed = self.settings.suppress.iter().any(|s| {
@@ -316,38 +344,46 @@ impl Detector {
     }
 
     /// Run detection `index` on the event; the alert it raises, if any.
-    fn evaluate(&mut self, index: usize, seen: &Seen<'_>) -> Option<Value> {
+    /// `keys`: the event's group keys by grouping, built on first use.
+    fn evaluate(
+        &mut self,
+        index: usize,
+        seen: &Seen<'_>,
+        keys: &mut [Option<Option<String>>],
+    ) -> Option<Value> {
         let d = &self.detections[index];
         if d.spec.kind == Kind::TemporalOrdered {
             return self.evaluate_sequence(index, seen);
         }
-        if !type_matches(&d.spec.types, seen.event_type)
-            || !d.spec.conditions.iter().all(|c| c.holds(seen.event))
-        {
+        // The candidates of the event's type read it (see `candidates`).
+        debug_assert!(type_matches(&d.spec.types, seen.event_type));
+        if !d.spec.conditions.iter().all(|c| c.holds(seen.event)) {
             return None;
         }
-        let group_key = group_key(seen.event, &d.spec.group_by)?;
-        let slot = self.state.detection(&d.key);
+        let group_key = keys[d.grouping]
+            .get_or_insert_with(|| group_key(seen.event, &d.spec.group_by))
+            .as_deref()?;
+        let slot = self.state.detection(index);
         let start = slot.start.map_or(seen.t, |s| s.min(seen.t));
         slot.start = Some(start);
         let outcome = match d.spec.kind {
             Kind::Single => Some(Outcome::single(seen, json!(1), None)),
-            Kind::EventCount | Kind::ValueCount => count(d, slot, &group_key, seen),
-            Kind::NewValue => first_seen(d, slot, &group_key, seen, start),
-            Kind::Baseline => spike(d, slot, &group_key, seen),
-            Kind::Travel => travel(d, slot, &group_key, seen),
+            Kind::EventCount | Kind::ValueCount => count(d, slot, group_key, seen),
+            Kind::NewValue => first_seen(d, slot, group_key, seen, start),
+            Kind::Baseline => spike(d, slot, group_key, seen),
+            Kind::Travel => travel(d, slot, group_key, seen),
             Kind::TemporalOrdered => None,
         }?;
         Some(alert::build(
             &origin(d),
             &Finding {
                 group_by: &d.spec.group_by,
-                group_key: &group_key,
+                group_key,
                 window: outcome.window,
                 hits: &outcome.hits,
                 observed: outcome.observed,
                 baseline: outcome.baseline,
-                trigger: seen.event,
+                organization_uuid: organization(seen.event),
             },
         ))
     }
@@ -378,12 +414,11 @@ impl Detector {
         let window = d.window();
         let min_counts: Vec<u64> = d.spec.steps.iter().map(|s| s.min_count).collect();
         let key_names: Vec<String> = d.spec.steps.iter().map(|s| s.key.clone()).collect();
-        let slot_key = d.key.as_str();
         let mut fired = None;
         // The last step first: an event that is both (a login that ends one
         // sequence and starts nothing) must not feed itself.
         for (step, key) in matching.into_iter().rev() {
-            let slot = self.state.detection(slot_key);
+            let slot = self.state.detection(index);
             let group = slot.group(&key, t, || GroupState::Sequence(Default::default()));
             let GroupState::Sequence(g) = &mut group.s else {
                 continue;
@@ -404,14 +439,14 @@ impl Detector {
                 hits: &used,
                 observed: json!({"steps": min_counts.len(), "events": used.len()}),
                 baseline: None,
-                trigger: event,
+                organization_uuid: organization(event),
             },
         ))
     }
 
     /// Forget groups idle for longer than their detection can use them.
     fn sweep(&mut self, now: i64) {
-        for d in &self.detections {
+        for (index, d) in self.detections.iter().enumerate() {
             let horizon = match d.spec.kind {
                 Kind::Single => 0,
                 Kind::EventCount | Kind::ValueCount | Kind::TemporalOrdered | Kind::Travel => {
@@ -420,7 +455,7 @@ impl Detector {
                 Kind::NewValue | Kind::Baseline => 90 * DAY,
             };
             self.state
-                .sweep(&d.key, now - horizon, self.settings.max_groups);
+                .sweep(index, now - horizon, self.settings.max_groups);
         }
     }
 
@@ -437,14 +472,18 @@ impl Detector {
             Some(event_type) => self.members_for(event_type),
             None => Arc::clone(&self.members),
         };
+        // Validated once here, so that the parser need not check each string.
+        let Ok(line) = std::str::from_utf8(line) else {
+            return (0, 0); // Our own output; it is always UTF-8.
+        };
         let event = match members.parse(line) {
-            Some(e) if e.get("event_type").and_then(Value::as_str) == sniffed => Some(e),
+            Some(e) if e.get("event_type").and_then(Node::as_str) == sniffed => Some(e),
             _ => self.members.parse(line),
         };
         let Some(event) = event else {
             return (0, 0); // Our own output; it always parses.
         };
-        let raised = self.process(&event);
+        let raised = self.process_node(&event);
         for alert in &raised.alerts {
             let converted = crate::profile::convert(profile, alert);
             if serde_json::to_writer(&mut *out, converted.as_ref().unwrap_or(alert)).is_ok() {
@@ -462,7 +501,7 @@ impl Detector {
     /// Replace the state with an exported one.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let keys: Vec<String> = self.detections.iter().map(|d| d.key.clone()).collect();
-        self.state = EngineState::import(bytes, &keys)?;
+        self.state = EngineState::import(bytes, keys)?;
         Ok(())
     }
 }
@@ -470,7 +509,7 @@ impl Detector {
 /// The event being evaluated, with the fields every detection reads.
 #[derive(Clone, Copy)]
 struct Seen<'a> {
-    event: &'a Value,
+    event: &'a Node<'a>,
     event_type: &'a str,
     id: &'a str,
     t: i64,
@@ -514,7 +553,8 @@ fn count(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
         .spec
         .field
         .as_deref()
-        .and_then(|f| first_text(seen.event, f));
+        .and_then(|f| first_text(seen.event, f))
+        .map(Cow::into_owned);
     if distinct && value.is_none() {
         return None;
     }
@@ -606,16 +646,17 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
 /// `travel`: the journey from the group's previous located event.
 fn travel(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
     let place = d.spec.field.as_deref().unwrap_or("actor.geo");
-    let coordinate = |name: &str| {
-        matcher::values(seen.event, &format!("{place}.{name}"))
-            .first()
-            .and_then(|v| matcher::number(v))
-    };
+    let place = *matcher::values(seen.event, place).first()?;
+    let coordinate = |name: &str| place.get(name).and_then(matcher::number);
     let fix = travel::Fix {
         t: seen.t,
         lat: coordinate("lat")?,
         lon: coordinate("lon")?,
-        country: text(seen.event, &format!("{place}.country")),
+        country: place
+            .get("country")
+            .and_then(Node::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
         id: seen.id.to_owned(),
     };
     let limits = travel::Limits {
@@ -690,25 +731,32 @@ fn origin(d: &Detection) -> Origin<'_> {
 /// entry `a|b` takes the first present field and names it, so a user id and
 /// an IP never land in the same bucket. `None` when an entry has no value:
 /// such events are not grouped under an empty key.
-pub fn group_key(event: &Value, group_by: &[String]) -> Option<String> {
+pub fn group_key(event: &Node<'_>, group_by: &[String]) -> Option<String> {
     if group_by.is_empty() {
         return Some("organization".to_owned());
     }
-    let mut parts = Vec::with_capacity(group_by.len());
+    let mut key = String::with_capacity(64);
     for entry in group_by {
         let (field, value) = entry.split('|').find_map(|f| Some((f, text(event, f)?)))?;
-        parts.push(format!("{field}={value}"));
+        if !key.is_empty() {
+            key.push(';');
+        }
+        key.push_str(field);
+        key.push('=');
+        key.push_str(&value);
     }
-    Some(parts.join(";"))
+    Some(key)
 }
 
 /// The alias value of a sequence step (`a|b`: first present); the whole
 /// organization when the step names no key.
-fn step_key(event: &Value, key: &str) -> Option<String> {
+fn step_key(event: &Node<'_>, key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("organization".to_owned());
     }
-    key.split('|').find_map(|f| text(event, f))
+    key.split('|')
+        .find_map(|f| text(event, f))
+        .map(Cow::into_owned)
 }
 
 /// The fields `conditions` read, nested `any` included.
@@ -721,8 +769,15 @@ fn cond_paths<'c>(conditions: &'c [matcher::Cond], out: &mut Vec<&'c str>) {
 }
 
 /// The first present of `a|b|...` as text.
-fn first_text(event: &Value, fields: &str) -> Option<String> {
+fn first_text<'v>(event: &'v Node<'_>, fields: &str) -> Option<Cow<'v, str>> {
     fields.split('|').find_map(|f| text(event, f))
+}
+
+/// The event's organization, for its alerts.
+fn organization(event: &Node<'_>) -> Value {
+    event
+        .get("organization_uuid")
+        .map_or(Value::Null, Node::to_value)
 }
 
 fn invalid(path: &str, message: String) -> ConfigError {
@@ -835,6 +890,7 @@ fn compile(
     }?;
     Ok(Detection {
         key: format!("{}/{}", rule.id, spec.name),
+        grouping: 0,
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
         tags: rule.tags.clone(),
@@ -842,6 +898,22 @@ fn compile(
         severity,
         spec,
     })
+}
+
+/// Number the distinct `group_by` lists of `detections` (each detection's
+/// `grouping`); returns how many there are.
+fn number_groupings(detections: &mut [Detection]) -> usize {
+    let mut distinct: Vec<Vec<String>> = Vec::new();
+    for d in detections {
+        d.grouping = match distinct.iter().position(|g| *g == d.spec.group_by) {
+            Some(i) => i,
+            None => {
+                distinct.push(d.spec.group_by.clone());
+                distinct.len() - 1
+            }
+        };
+    }
+    distinct.len()
 }
 
 /// Whether detection `d` (or one of its steps) reads events of `event_type`.

@@ -1,13 +1,21 @@
 //! Reading an emitted event for the engine: only the top-level members the
-//! active rules (and the alerts) read are built into a `serde_json::Value`;
-//! the others (`controls`, `redaction_metadata`, `unmapped`, `source` ...)
-//! are skipped without allocating. The normalizer writes events as text
+//! active rules (and the alerts) read are built, as a [`Node`] that borrows
+//! its strings from the line; the others (`controls`, `redaction_metadata`,
+//! `unmapped`, `source` ...) are stepped over, and the read stops as soon
+//! as every wanted member is found. The normalizer writes events as text
 //! straight into the output, so this is the engine's one read of the event.
+//!
+//! Why not serde alone: a serde visitor must consume the whole object, and
+//! the members the engine reads (`event_type`, `actor`, `details`) come
+//! before the long tail (`controls`, `redaction_metadata`); stepping over
+//! that tail cost more than the rules themselves. The step-over scan below
+//! only finds where a value ends (strings, nesting); every value the engine
+//! keeps is parsed, and so checked, by `serde_json`. The lines are the
+//! normalizer's own output, never raw input.
 
-use std::fmt;
+use std::borrow::Cow;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use super::node::Node;
 
 /// Members every evaluation or alert reads, whatever the rules say.
 const ALWAYS: [&str; 4] = ["event_id", "timestamp", "event_type", "organization_uuid"];
@@ -46,62 +54,118 @@ impl Members {
         std::str::from_utf8(&line[start..start + len]).ok()
     }
 
-    /// Parse `line` (one JSON object) keeping only these members; `None`
-    /// when it is not a JSON object.
-    pub fn parse(&self, line: &[u8]) -> Option<Value> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let map = de.deserialize_map(Keep(&self.0)).ok()?;
-        de.end().ok()?;
-        Some(Value::Object(map))
-    }
-}
-
-/// The visitor of the top-level object.
-struct Keep<'k>(&'k [String]);
-
-impl<'de> Visitor<'de> for Keep<'_> {
-    type Value = Map<String, Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an event object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(wanted) = map.next_key_seed(Wanted(self.0))? {
-            match wanted {
-                Some(i) => {
-                    out.insert(self.0[i].clone(), map.next_value()?);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+    /// Parse `line` (one JSON object) keeping only these members (the
+    /// first of a repeated one); `None` when it is not a JSON object or a
+    /// kept member is not valid JSON. What follows the last wanted member
+    /// is not read.
+    pub fn parse<'a>(&self, line: &'a str) -> Option<Node<'a>> {
+        let b = line.as_bytes();
+        let mut at = blank(b, 0);
+        if b.get(at) != Some(&b'{') {
+            return None;
+        }
+        at = blank(b, at + 1);
+        let mut out: Vec<(Cow<'a, str>, Node<'a>)> = Vec::with_capacity(self.0.len());
+        if b.get(at) == Some(&b'}') {
+            return ends(b, at + 1).then_some(Node::Object(out));
+        }
+        loop {
+            let key_end = string_end(b, at)?;
+            let key = key_text(&line[at..key_end])?;
+            at = blank(b, key_end);
+            if b.get(at) != Some(&b':') {
+                return None;
+            }
+            at = blank(b, at + 1);
+            let end = value_end(b, at)?;
+            if self.0.iter().any(|k| *k == key) && !out.iter().any(|(k, _)| *k == key) {
+                out.push((key, serde_json::from_str(&line[at..end]).ok()?));
+                if out.len() == self.0.len() {
+                    return Some(Node::Object(out));
                 }
             }
+            at = blank(b, end);
+            match b.get(at) {
+                Some(b',') => at = blank(b, at + 1),
+                Some(b'}') => return ends(b, at + 1).then_some(Node::Object(out)),
+                _ => return None,
+            }
         }
-        Ok(out)
     }
 }
 
-/// A key: the index of the wanted member it names, if any (no allocation).
-struct Wanted<'k>(&'k [String]);
+/// The first position from `at` that is not JSON whitespace.
+fn blank(b: &[u8], mut at: usize) -> usize {
+    while matches!(b.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
 
-impl<'de> DeserializeSeed<'de> for Wanted<'_> {
-    type Value = Option<usize>;
+/// Whether only whitespace follows `at`.
+fn ends(b: &[u8], at: usize) -> bool {
+    blank(b, at) == b.len()
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
+/// The position just past the string that starts (with its quote) at `at`.
+fn string_end(b: &[u8], at: usize) -> Option<usize> {
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2; // an escape: the next byte is never the closing quote
     }
 }
 
-impl<'de> Visitor<'de> for Wanted<'_> {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
+/// A member name (with its quotes) as text, unescaped when it must be.
+fn key_text(quoted: &str) -> Option<Cow<'_, str>> {
+    let inner = &quoted[1..quoted.len() - 1];
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
     }
+}
 
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.iter().position(|k| k == key))
+/// The position just past the value that starts at `at` (its end only:
+/// the value itself is not checked).
+fn value_end(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at)? {
+        b'"' => string_end(b, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while let Some(&c) = b.get(i) {
+                match c {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let len = b[at..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - at);
+            (len > 0).then_some(at + len)
+        }
     }
 }
 
@@ -113,18 +177,34 @@ mod tests {
     #[test]
     fn keeps_the_wanted_members_only_and_refuses_what_is_not_an_object() {
         let members = Members::of(["actor.ip", "details.scopes", "details.x|actor.id"]);
-        let line = br#"{"event_id":"a","timestamp":"t","event_type":"x","actor":{"ip":"i"},
-            "controls":[{"id":"c","tags":["a\"b"]}],"unmapped":{"fields":{"k":1}},"details":{"scopes":[]}}"#;
+        let line = r#"{"event_id":"a","timestamp":"t","event_type":"x","actor":{"ip":"i"},
+            "controls":[{"id":"c","tags":["a\"b]"]}],"unmapped":{"fields":{"k":[1,{}]}},"details":{"scopes":[]}}"#;
         let event = members.parse(line).unwrap();
         assert_eq!(
-            event,
+            event.to_value(),
             json!({"event_id":"a","timestamp":"t","event_type":"x","actor":{"ip":"i"},"details":{"scopes":[]}})
         );
-        assert!(members.parse(b"[1]").is_none());
-        assert_eq!(Members::sniff_type(line), Some("x"));
+        assert!(members.parse("[1]").is_none());
+        assert_eq!(Members::sniff_type(line.as_bytes()), Some("x"));
         assert_eq!(Members::sniff_type(br#"{"event_type":"a\"b"}"#), None);
         assert_eq!(Members::sniff_type(br#"{"event_id":"a"}"#), None);
-        assert!(members.parse(br#"{"a":1} x"#).is_none());
-        assert!(members.parse(br#"{"a":"#).is_none());
+        assert!(members.parse(r#"{"a":1} x"#).is_none());
+        assert!(members.parse(r#"{"a":"#).is_none());
+        assert!(members.parse(r#"{"actor":{"ip":}}"#).is_none());
+        assert!(members.parse(r#"{"a":[1,2}"#).is_none());
+    }
+
+    #[test]
+    fn reads_escaped_names_and_stops_after_the_last_wanted_member() {
+        let members = Members::of(["actor.ip"]);
+        let all = r#"{"event_\u0069d":"a","timestamp":"t","event_type":"x","organization_uuid":null,"actor":{}"#;
+        let line = format!("{all}, \"rest\": not json");
+        let event = members.parse(&line).unwrap();
+        assert_eq!(event.get("event_id").and_then(Node::as_str), Some("a"));
+        assert_eq!(event.get("actor"), Some(&Node::Object(Vec::new())));
+        assert_eq!(
+            Members::of(["details.x"]).parse(r#" { } "#),
+            Some(Node::Object(Vec::new()))
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! days has passed), and [`ALERTED_CAP`] remembered alert ids. Keys and
 //! values are those of the events: pseudonyms, never raw PII.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,20 +26,46 @@ pub const STATE_VERSION: u32 = 1;
 /// Alert ids remembered to recognise a repeat (oldest forgotten first).
 pub const ALERTED_CAP: usize = 50_000;
 
-/// The engine's memory.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The engine's memory: one [`DetectionState`] per active detection, in
+/// the engine's order (looked up by position on every event; the export
+/// names them by key).
+#[derive(Debug, Default)]
 pub struct EngineState {
-    /// Format version.
-    #[serde(default)]
-    pub version: u32,
-    /// Per detection (`CL-01/brute_force`).
-    pub detections: BTreeMap<String, DetectionState>,
+    /// The detections' keys (`CL-01/brute_force`), in the engine's order.
+    keys: Vec<String>,
+    /// Per detection, in the same order.
+    detections: Vec<DetectionState>,
     /// Recently raised alert ids, with their time, oldest first.
-    pub alerted: VecDeque<(i64, String)>,
+    alerted: VecDeque<(i64, String)>,
     /// `alerted` as a set.
-    #[serde(skip)]
     alerted_set: HashSet<String>,
 }
+
+/// The export format (see the module's documentation).
+#[derive(Serialize)]
+struct Export<'a> {
+    version: u32,
+    detections: BTreeMap<&'a str, &'a DetectionState>,
+    alerted: &'a VecDeque<(i64, String)>,
+}
+
+/// The export format, read back.
+#[derive(Deserialize)]
+struct Import {
+    #[serde(default)]
+    version: u32,
+    detections: BTreeMap<String, DetectionState>,
+    alerted: VecDeque<(i64, String)>,
+}
+
+/// Group keys to their state: hashbrown's map for `entry_ref` (one lookup,
+/// no key copy unless new), hashed with foldhash (the engine hashes a
+/// handful of keys per event, and SipHash was a visible part of its cost;
+/// the keys are pseudonyms and event values, and the per-map random seed
+/// keeps colliding keys from being precomputed). Both crates are in the
+/// build already (wasmtime's), and are used without features so that
+/// adding them changed no other crate's build.
+pub type Groups = hashbrown::HashMap<String, Group, foldhash::fast::RandomState>;
 
 /// One detection's memory.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -47,7 +73,28 @@ pub struct DetectionState {
     /// Time of the first event it evaluated (learning periods count from it).
     pub start: Option<i64>,
     /// Per group key.
-    pub groups: HashMap<String, Group>,
+    #[serde(with = "groups_map")]
+    pub groups: Groups,
+}
+
+/// [`Groups`] as a JSON object (hashbrown's own serde support is a feature
+/// that would change wasmtime's build).
+mod groups_map {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Group, Groups};
+
+    pub fn serialize<S: Serializer>(groups: &Groups, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(groups)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Groups, D::Error> {
+        Ok(HashMap::<String, Group>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
 }
 
 /// One group's memory.
@@ -76,13 +123,19 @@ pub enum GroupState {
 }
 
 impl EngineState {
-    /// The memory of detection `key`, created empty.
-    pub fn detection(&mut self, key: &str) -> &mut DetectionState {
-        if !self.detections.contains_key(key) {
-            self.detections
-                .insert(key.to_owned(), DetectionState::default());
+    /// Empty memory for the detections `keys` (in the engine's order).
+    pub fn new(keys: Vec<String>) -> Self {
+        let detections = keys.iter().map(|_| DetectionState::default()).collect();
+        Self {
+            keys,
+            detections,
+            ..Self::default()
         }
-        self.detections.get_mut(key).expect("inserted above")
+    }
+
+    /// The memory of the detection at `index` in the engine's order.
+    pub fn detection(&mut self, index: usize) -> &mut DetectionState {
+        &mut self.detections[index]
     }
 
     /// Remember an alert id; false when it was raised already (a repeat).
@@ -102,47 +155,65 @@ impl EngineState {
 
     /// Forget detection `key`'s groups last seen before `before`, then the
     /// least recently seen beyond `max_groups`.
-    pub fn sweep(&mut self, key: &str, before: i64, max_groups: usize) {
-        let Some(d) = self.detections.get_mut(key) else {
-            return;
-        };
+    pub fn sweep(&mut self, index: usize, before: i64, max_groups: usize) {
+        let d = &mut self.detections[index];
         d.groups.retain(|_, g| g.seen >= before);
         evict(&mut d.groups, max_groups);
     }
 
-    /// Versioned JSON.
+    /// Versioned JSON. Detections that have seen nothing yet are left out
+    /// (as before they were created on first use).
     pub fn export(&self) -> Vec<u8> {
-        let mut copy = serde_json::to_value(self).unwrap_or_default();
-        copy["version"] = STATE_VERSION.into();
-        serde_json::to_vec(&copy).unwrap_or_default()
+        let detections = self
+            .keys
+            .iter()
+            .zip(&self.detections)
+            .filter(|(_, d)| d.start.is_some() || !d.groups.is_empty())
+            .map(|(k, d)| (k.as_str(), d))
+            .collect();
+        let export = Export {
+            version: STATE_VERSION,
+            detections,
+            alerted: &self.alerted,
+        };
+        serde_json::to_vec(&export).unwrap_or_default()
     }
 
-    /// Parse an export, keeping only the detections in `keys` (a rule
-    /// switched off or removed since is forgotten).
-    pub fn import(bytes: &[u8], keys: &[String]) -> Result<Self, StateError> {
-        let mut state: Self = serde_json::from_slice(bytes).map_err(|e| {
+    /// Parse an export for the detections `keys` (in the engine's order;
+    /// a rule switched off or removed since is forgotten, a new one starts
+    /// empty).
+    pub fn import(bytes: &[u8], keys: Vec<String>) -> Result<Self, StateError> {
+        let import: Import = serde_json::from_slice(bytes).map_err(|e| {
             StateError::Invalid(format!("line {}, column {}", e.line(), e.column()))
         })?;
-        if state.version != STATE_VERSION {
+        if import.version != STATE_VERSION {
             return Err(StateError::UnsupportedVersion {
-                found: state.version,
+                found: import.version,
                 expected: STATE_VERSION,
             });
         }
-        state.detections.retain(|k, _| keys.contains(k));
-        state.alerted_set = state.alerted.iter().map(|(_, id)| id.clone()).collect();
-        Ok(state)
+        let mut saved = import.detections;
+        let detections = keys
+            .iter()
+            .map(|k| saved.remove(k).unwrap_or_default())
+            .collect();
+        let alerted_set = import.alerted.iter().map(|(_, id)| id.clone()).collect();
+        Ok(Self {
+            keys,
+            detections,
+            alerted: import.alerted,
+            alerted_set,
+        })
     }
 }
 
 impl DetectionState {
     /// The group `key`, created with `make` and marked seen at `t`.
     pub fn group(&mut self, key: &str, t: i64, make: impl FnOnce() -> GroupState) -> &mut Group {
-        if !self.groups.contains_key(key) {
-            self.groups
-                .insert(key.to_owned(), Group { seen: t, s: make() });
-        }
-        let group = self.groups.get_mut(key).expect("inserted above");
+        let group = self
+            .groups
+            .entry_ref(key)
+            .or_insert_with(|| Group { seen: t, s: make() });
         group.seen = group.seen.max(t);
         group
     }
@@ -150,7 +221,7 @@ impl DetectionState {
 
 /// Drop the least recently seen groups down to 90% of `max` once over `max`
 /// (in one go, so that the sort is paid rarely).
-fn evict(groups: &mut HashMap<String, Group>, max: usize) {
+fn evict(groups: &mut Groups, max: usize) {
     if groups.len() <= max {
         return;
     }

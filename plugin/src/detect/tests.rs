@@ -218,11 +218,12 @@ fn groups_are_bounded() {
         d.process(&json!({"event_id": format!("e{i}"), "timestamp": crate::timestamp::format(ts),
             "event_type": "sso_login_failed", "actor": {"ip": format!("ip:k1:{i}"), "email": "email:k1:V"}}));
     }
-    let groups = d
-        .state
-        .detections
-        .get("CL-01/brute_force")
-        .map_or(0, |s| s.groups.len());
+    let index = d
+        .detections()
+        .iter()
+        .position(|x| x.key() == "CL-01/brute_force")
+        .unwrap();
+    let groups = d.state.detection(index).groups.len();
     assert!(groups <= 100 + 8192, "{groups}");
     assert!(groups < 9000);
 }
