@@ -124,6 +124,72 @@ pub const SCENARIOS: &[Scenario] = &[
         first_day: 15,
         run: key_from_new_ip,
     },
+    Scenario {
+        name: "new_country_session",
+        expect: "CL-04/new_country",
+        first_day: 16,
+        run: new_country_session,
+    },
+    Scenario {
+        name: "admin_invite",
+        expect: "CL-08/admin_granted",
+        first_day: 8,
+        run: admin_invite,
+    },
+    Scenario {
+        name: "allowlist_removed",
+        expect: "CL-16/control_removed",
+        first_day: 8,
+        run: allowlist_removed,
+    },
+    Scenario {
+        name: "spend_limit_removed",
+        expect: "CL-16/spend_limit_deleted",
+        first_day: 8,
+        run: spend_limit_removed,
+    },
+    Scenario {
+        name: "compliance_new_key",
+        expect: "CL-17/new_key",
+        first_day: 15,
+        run: compliance_new_key,
+    },
+    Scenario {
+        name: "poller_key_leaked",
+        expect: "CL-17/new_ip",
+        first_day: 15,
+        run: poller_key_leaked,
+    },
+    Scenario {
+        name: "compliance_bulk_read",
+        expect: "CL-17/content_burst",
+        first_day: 8,
+        run: compliance_bulk_read,
+    },
+    Scenario {
+        name: "compliance_refused",
+        expect: "CL-17/auth_failures",
+        first_day: 8,
+        run: compliance_refused,
+    },
+    Scenario {
+        name: "admin_key_leaked",
+        expect: "CL-14/new_ip",
+        first_day: 15,
+        run: admin_key_leaked,
+    },
+    Scenario {
+        name: "new_integration",
+        expect: "CL-23/new_integration_type",
+        first_day: 15,
+        run: new_integration,
+    },
+    Scenario {
+        name: "rogue_mcp_server",
+        expect: "CL-23/new_mcp_server",
+        first_day: 15,
+        run: rogue_mcp_server,
+    },
 ];
 
 /// A scenario placed in time: when, and whose account it uses.
@@ -394,4 +460,205 @@ fn key_from_new_ip(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize>
             ),
         ),
     ]
+}
+
+/// An admin of the organization (the victim's own admin, the one an
+/// attacker who phished an admin would hold).
+fn an_admin(org: &Org, rng: &mut Rng) -> Member {
+    let admins: Vec<&Member> = org.members.iter().filter(|m| m.admin).collect();
+    admins[rng.below(admins.len() as u64) as usize].clone()
+}
+
+/// An infostealer's session cookie replayed through a residential proxy in
+/// another country, at night at home (so no travel from a recent event):
+/// sign-in, a look around, a file export.
+fn new_country_session(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    let night = t - t.rem_euclid(DAY) + 2 * 3600;
+    let away = super::geo::FAR_AWAY_IP;
+    let mut ids = vec![org.push(
+        night,
+        activity("sso_login_succeeded", user_actor(v, away), json!({})),
+    )];
+    ids.extend(repeat(org, 4, night + 120, 90, |i| {
+        activity(
+            "claude_chat_viewed",
+            user_actor(v, away),
+            json!({"claude_chat_id": format!("claude_chat_01SIMPROXY{i:017}")}),
+        )
+    }));
+    ids.push(org.push(night + 600, activity("claude_file_exported", user_actor(v, away),
+        json!({"claude_file_id": "claude_file_01SIMPROXY0000000000", "export_destination": "google_drive"}))));
+    ids
+}
+
+/// A phished admin invites an outside address as an organization admin.
+fn admin_invite(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let admin = an_admin(org, rng);
+    vec![org.push(
+        t,
+        activity(
+            "org_user_invite_sent",
+            user_actor(&admin, ATTACKER_IP),
+            json!({"invited_email": "it-support.helpdesk@proton.example", "invited_role": "admin"}),
+        ),
+    )]
+}
+
+/// A phished admin removes the IP allow-list, so that the stolen session
+/// works from anywhere, and keeps browsing.
+fn allowlist_removed(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let admin = an_admin(org, rng);
+    vec![
+        org.push(
+            t,
+            activity(
+                "org_ip_restriction_deleted",
+                user_actor(&admin, ATTACKER_IP),
+                json!({}),
+            ),
+        ),
+        org.push(
+            t + 300,
+            activity(
+                "claude_chat_viewed",
+                user_actor(&admin, ATTACKER_IP),
+                json!({"claude_chat_id": "claude_chat_01SIMALLOWLIST00000000"}),
+            ),
+        ),
+    ]
+}
+
+/// LLMjacking: a phished admin deletes the spend limit, then creates a key
+/// to resell the organization's capacity.
+fn spend_limit_removed(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let admin = an_admin(org, rng);
+    vec![
+        org.push(
+            t,
+            activity(
+                "platform_spend_limit_deleted",
+                user_actor(&admin, ATTACKER_IP),
+                json!({"spend_limit_id": "spend_limit_01SIM"}),
+            ),
+        ),
+        org.push(
+            t + 240,
+            activity(
+                "api_key_created",
+                user_actor(&admin, ATTACKER_IP),
+                json!({"api_key_id": "apikey_01SIMLLMJACKING00000000", "scopes": ["messages"]}),
+            ),
+        ),
+    ]
+}
+
+/// A phished admin creates a Compliance API key and pulls members' chats
+/// with it from the attacker's machine (fifty, a careful pace).
+fn compliance_new_key(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    const KEY: &str = "apikey_01SIMROGUECOMPLIANCE0000";
+    let admin = an_admin(org, rng);
+    let mut ids = vec![org.push(t, activity("api_key_created", user_actor(&admin, ATTACKER_IP),
+        json!({"api_key_id": KEY, "scopes": ["read:compliance_activities", "read:compliance_user_data"]})))];
+    let actor = super::key_actor(KEY, ATTACKER_IP, "python-requests/2.32.3");
+    ids.extend(compliance_reads(org, &actor, t + 900, 50, 60, rng));
+    ids
+}
+
+/// `n` reads of members' chats by `actor`, `step` seconds apart.
+fn compliance_reads(
+    org: &mut Org,
+    actor: &Value,
+    t: i64,
+    n: i64,
+    step: i64,
+    rng: &mut Rng,
+) -> Vec<usize> {
+    (0..n)
+        .map(|i| {
+            let at = t + i * step;
+            let url = format!(
+                "{}/apps/chats/claude_chat_01SIM{:021}/messages",
+                super::COMPLIANCE,
+                rng.below(1 << 40)
+            );
+            org.push(at, super::compliance_access(actor.clone(), at, &url, 200))
+        })
+        .collect()
+}
+
+/// The SIEM poller's key, leaked from the SIEM's configuration, used from
+/// the attacker's machine: the feed, then a few chats.
+fn poller_key_leaked(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let actor = super::key_actor(super::POLLER_KEY, ATTACKER_IP, "python-requests/2.32.3");
+    let feed = format!("{}/activities?limit=1000", super::COMPLIANCE);
+    let mut ids = vec![org.push(t, super::compliance_access(actor.clone(), t, &feed, 200))];
+    ids.extend(compliance_reads(org, &actor, t + 60, 5, 45, rng));
+    ids
+}
+
+/// An insider with the DLP reviewer's key, from its usual host, downloads
+/// three hundred chats in forty minutes.
+fn compliance_bulk_read(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let actor = super::key_actor(super::DLP_KEY, super::DLP_IP, super::DLP_AGENT);
+    compliance_reads(org, &actor, t, 300, 8, rng)
+}
+
+/// A revoked Compliance API key (a departed engineer's) tried again and
+/// again from outside: twenty refusals in five minutes.
+fn compliance_refused(org: &mut Org, _: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    let actor = super::key_actor(
+        "apikey_01SIMREVOKEDLEAVER0000000",
+        ATTACKER_IP,
+        "curl/8.7.1",
+    );
+    let url = format!("{}/activities?limit=1000", super::COMPLIANCE);
+    repeat(org, 20, t, 15, |i| {
+        super::compliance_access(actor.clone(), t + i * 15, &url, 401)
+    })
+}
+
+/// The provisioning script's admin key, committed to a repository by
+/// mistake, used from the attacker's machine with a copy of the script:
+/// a look at usage, then a key for the attacker.
+fn admin_key_leaked(org: &mut Org, _: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    let actor = super::admin_key_actor(ATTACKER_IP, super::PROVISIONING_AGENT);
+    vec![
+        org.push(
+            t,
+            activity(
+                "platform_usage_report_claude_code_viewed",
+                actor.clone(),
+                json!({}),
+            ),
+        ),
+        org.push(
+            t + 120,
+            activity(
+                "api_key_created",
+                actor,
+                json!({"api_key_id": "apikey_01SIMFROMADMINKEY000000", "scopes": ["messages"]}),
+            ),
+        ),
+    ]
+}
+
+/// A compromised member connects a storage service the organization has
+/// never used, a way out for its files.
+fn new_integration(org: &mut Org, v: &Member, t: i64, _: &mut Rng) -> Vec<usize> {
+    vec![org.push(
+        t,
+        activity(
+            "integration_user_connected",
+            user_actor(v, &v.ip),
+            json!({"integration_type": "dropbox"}),
+        ),
+    )]
+}
+
+/// A phished admin adds an MCP server that forwards what it is given to
+/// the attacker.
+fn rogue_mcp_server(org: &mut Org, _: &Member, t: i64, rng: &mut Rng) -> Vec<usize> {
+    let admin = an_admin(org, rng);
+    vec![org.push(t, activity("mcp_server_created", user_actor(&admin, ATTACKER_IP),
+        json!({"mcp_server_id": "mcp_01SIMROGUE0000000000000", "mcp_server_name": "paste-sync"})))]
 }

@@ -23,7 +23,7 @@ pub fn day(org: &mut Org, day: i64, rng: &mut Rng) {
             admin_day(org, &m, &ip, day, day_start, rng);
         }
     }
-    poller_day(org, START + day * DAY);
+    services_day(org, day, rng);
 }
 
 /// Usually the member's own IP; now and then a hotel's in another city of
@@ -49,6 +49,7 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
         t,
         activity("sso_login_succeeded", user_actor(m, ip), json!({})),
     );
+    maybe_connect_integration(org, m, ip, t + 30, rng);
     let actions = 10 + rng.below(40);
     // Now and then a day trip: the afternoon in another city of the
     // country, two hours on the train after the morning's last event.
@@ -117,6 +118,25 @@ fn admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, day_start: i64, rng:
             ),
         );
     }
+    // About once a month in a 500-member organization, a workspace admin
+    // is named (CL-08 flags it by design: it counts against precision).
+    if rng.chance(0.005) {
+        let target = org.members[rng.below(org.members.len() as u64) as usize]
+            .id
+            .clone();
+        org.push(
+            t + 90,
+            activity(
+                "role_assignment_granted",
+                user_actor(m, ip),
+                json!({"target_id": target, "target_type": "user", "role": "workspace:admin",
+                   "resource_type": "workspace", "resource_id": "wrkspc_01SIM"}),
+            ),
+        );
+    }
+    if m.id == org.members[0].id {
+        it_admin_day(org, m, ip, day, t, rng);
+    }
     if day % 30 == 10 {
         let key = format!("apikey_01SIMROTATION{day:010}");
         org.push(
@@ -140,12 +160,118 @@ fn admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, day_start: i64, rng:
 
 /// The SIEM's Compliance API poller, hourly.
 fn poller_day(org: &mut Org, day_start: i64) {
-    let actor = json!({"type": "api_actor", "api_key_id": "apikey_01SIMSIEMPOLLER000000000",
-        "ip_address": "192.0.2.10", "user_agent": "Elastic-Agent/9.1.0 (CEL input)"});
+    let actor = super::key_actor(super::POLLER_KEY, super::POLLER_IP, super::POLLER_AGENT);
+    let url = format!("{}/activities?limit=1000", super::COMPLIANCE);
     for hour in 0..24 {
         let t = day_start + hour * 3600 + 5;
-        org.push(t, activity("compliance_api_accessed", actor.clone(), json!({
-            "request_id": format!("req_sim{t}"), "url": "https://api.anthropic.com/v1/compliance/activities?limit=1000",
-            "request_method": "GET", "request_body": null, "status_code": 200, "api_key_id": "apikey_01SIMSIEMPOLLER000000000"})));
+        org.push(t, super::compliance_access(actor.clone(), t, &url, 200));
+    }
+}
+
+/// The organization's service accounts, every day: the SIEM poller, the
+/// DLP reviewer's Compliance API key (workdays), the provisioning script's
+/// admin API key.
+fn services_day(org: &mut Org, day: i64, rng: &mut Rng) {
+    let day_start = START + day * DAY;
+    poller_day(org, day_start);
+    if day % 7 < 5 {
+        dlp_day(org, day_start, rng);
+    }
+    provisioning_day(org, day_start);
+}
+
+/// The DLP reviewer's key: every office hour it lists a flagged member's
+/// chats and reads a few of them (a handful, far below a bulk read); now
+/// and then a chat was deleted meanwhile (404).
+fn dlp_day(org: &mut Org, day_start: i64, rng: &mut Rng) {
+    let actor = super::key_actor(super::DLP_KEY, super::DLP_IP, super::DLP_AGENT);
+    for hour in 9..17 {
+        let mut t = day_start + hour * 3600 + rng.below(600) as i64;
+        let flagged = &org.members[rng.below(org.members.len() as u64) as usize].id;
+        let list = format!("{}/apps/chats?user_ids[]={flagged}", super::COMPLIANCE);
+        org.push(t, super::compliance_access(actor.clone(), t, &list, 200));
+        for _ in 0..rng.below(16) {
+            t += 20 + rng.below(200) as i64;
+            let chat = rng.below(1 << 40);
+            let url = format!(
+                "{}/apps/chats/claude_chat_01SIM{chat:021}/messages",
+                super::COMPLIANCE
+            );
+            let status = if rng.chance(0.02) { 404 } else { 200 };
+            org.push(t, super::compliance_access(actor.clone(), t, &url, status));
+        }
+    }
+}
+
+/// The provisioning script's admin key reads the Claude Code usage report
+/// every morning from the automation host.
+fn provisioning_day(org: &mut Org, day_start: i64) {
+    let actor = super::admin_key_actor(super::PROVISIONING_IP, super::PROVISIONING_AGENT);
+    org.push(
+        day_start + 6 * 3600 + 30,
+        activity("platform_usage_report_claude_code_viewed", actor, json!({})),
+    );
+}
+
+/// Now and then a member connects one of the integrations the organization
+/// uses (all of them seen within the first days of a large organization).
+fn maybe_connect_integration(org: &mut Org, m: &Member, ip: &str, t: i64, rng: &mut Rng) {
+    const USUAL: [&str; 4] = ["google_drive", "github", "gmail", "google_calendar"];
+    if rng.chance(0.004) {
+        let kind = USUAL[rng.below(USUAL.len() as u64) as usize];
+        org.push(
+            t,
+            activity(
+                "integration_user_connected",
+                user_actor(m, ip),
+                json!({"integration_type": kind}),
+            ),
+        );
+    }
+}
+
+/// The identity and platform admin's (the first member's) routine: Monday
+/// updates of the three MCP servers and of the SSO group mappings, the
+/// monthly spend limit review and control attestation, and about once a
+/// quarter an edit of the IP allow-list (an office changed: CL-16 flags
+/// it by design, so it counts against precision).
+fn it_admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, t: i64, rng: &mut Rng) {
+    let push = |org: &mut Org, dt: i64, kind: &str, fields: serde_json::Value| {
+        org.push(t + dt, activity(kind, user_actor(m, ip), fields));
+    };
+    if day % 7 == 0 {
+        for (n, name) in ["Jira", "Confluence", "GitHub Enterprise"]
+            .iter()
+            .enumerate()
+        {
+            push(
+                org,
+                300 + 60 * n as i64,
+                "mcp_server_updated",
+                json!({"mcp_server_id": format!("mcp_01SIM{n:020}"), "mcp_server_name": name}),
+            );
+        }
+    }
+    if day % 7 == 2 {
+        push(org, 600, "org_sso_group_role_mappings_updated", json!({}));
+    }
+    if day % 30 == 3 {
+        push(
+            org,
+            900,
+            "platform_spend_limit_updated",
+            json!({"spend_limit_id": "spend_limit_01SIM"}),
+        );
+    }
+    if day % 30 == 4 {
+        push(
+            org,
+            1200,
+            "org_security_control_attestation_updated",
+            json!({"control": "access_review", "status": "attested"}),
+        );
+    }
+    if rng.chance(0.015) {
+        push(org, 1500, "org_ip_restriction_updated", json!({}));
     }
 }

@@ -45,6 +45,7 @@ pub fn database() -> Result<Vec<u8>> {
         "en".into(),
         "claude-audit simulate: synthetic geography".into(),
     );
+    let mut homes = Vec::new();
     for line in PLACES_TSV.lines().filter(|l| !l.starts_with('#')) {
         let c: Vec<&str> = line.split('\t').collect();
         let [cidr, country, lat, lon, asn, org] = c[..] else {
@@ -71,12 +72,38 @@ pub fn database() -> Result<Vec<u8>> {
             .parse()
             .map_err(|_| anyhow::anyhow!("places.tsv: bad network {cidr}"))?;
         db.insert_node(path, data);
+        if let Some(block) = home_block(cidr) {
+            homes.push((block, data));
+        }
+    }
+    // Organizations of more than 1,000 members live on 198.51.104.0/24
+    // and up: block `b` is in the country of home block `(b - 100) % 4`.
+    for b in 104..=255u32 {
+        if let Some((_, data)) = homes
+            .iter()
+            .find(|(h, _)| *h == 100 + (b - 100) % COUNTRIES)
+        {
+            let path: IpAddrWithMask = format!("198.51.{b}.0/24")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("bad home network 198.51.{b}.0/24"))?;
+            db.insert_node(path, *data);
+        }
     }
     let mut bytes = Vec::new();
     db.write_to(&mut bytes)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("writing the simulated database")?;
     Ok(bytes)
+}
+
+/// The third octet of a home network (`198.51.100.0/24` .. `198.51.103.0/24`).
+fn home_block(cidr: &str) -> Option<u32> {
+    let block: u32 = cidr
+        .strip_prefix("198.51.")?
+        .strip_suffix(".0/24")?
+        .parse()
+        .ok()?;
+    (100..100 + COUNTRIES).contains(&block).then_some(block)
 }
 
 /// A domestic travel address (hotel, day trip) for a member whose home is
@@ -99,6 +126,9 @@ mod tests {
         let geoip = claude_audit_plugin::enrich::GeoIp::new(vec![database().unwrap()]).unwrap();
         let home = geoip.lookup("198.51.102.7").unwrap();
         assert_eq!(home.country.as_deref(), Some("DE"));
+        // Member 9,999 of a 10,000-member organization: block 139, Spain.
+        let far_home = geoip.lookup("198.51.139.250").unwrap();
+        assert_eq!(far_home.country.as_deref(), Some("ES"));
         let trip = geoip
             .lookup(&domestic_travel_ip("198.51.102.7", 5))
             .unwrap();

@@ -5,7 +5,13 @@
 //! view and create chats, upload files and read project documents during
 //! office hours (a tenth of them on weekends), sometimes mistype a password
 //! once, sometimes export a file; admins invite people, grant ordinary roles
-//! and rotate API keys; a SIEM poller reads the Compliance API every hour.
+//! and rotate API keys, now and then name a workspace admin; members
+//! connect the organization's usual integrations; the identity admin
+//! updates the MCP servers and SSO group mappings weekly, reviews the spend
+//! limit and attests controls monthly, edits the IP allow-list about once a
+//! quarter; a SIEM poller reads the Compliance API every hour, a DLP
+//! reviewer's key reads a few flagged chats every office hour, and a
+//! provisioning script's admin key reads the usage report every morning.
 //! Attacks ([`attacks`]): one scenario per rule the pack detects, at a random
 //! time after the learning periods, its event ids written to a separate
 //! labels file so that a benchmark can score recall and precision.
@@ -122,6 +128,49 @@ impl Org {
 pub fn user_actor(m: &Member, ip: &str) -> Value {
     json!({"type": "user_actor", "email_address": m.email, "user_id": m.id, "ip_address": ip,
            "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Chrome/148.0.0.0"})
+}
+
+/// The Compliance API's base URL.
+pub const COMPLIANCE: &str = "https://api.anthropic.com/v1/compliance";
+/// The SIEM poller's key, address and client.
+pub const POLLER_KEY: &str = "apikey_01SIMSIEMPOLLER000000000";
+/// See [`POLLER_KEY`].
+pub const POLLER_IP: &str = "192.0.2.10";
+/// See [`POLLER_KEY`].
+pub const POLLER_AGENT: &str = "Elastic-Agent/9.1.0 (CEL input)";
+/// The DLP reviewer's Compliance API key, address and client.
+pub const DLP_KEY: &str = "apikey_01SIMDLPREVIEWER00000000";
+/// See [`DLP_KEY`].
+pub const DLP_IP: &str = "192.0.2.11";
+/// See [`DLP_KEY`].
+pub const DLP_AGENT: &str = "claude-compliance-sdk/0.4.0 python-httpx/0.28.1";
+/// The provisioning script's admin API key, address and client.
+pub const PROVISIONING_KEY: &str = "admin_api_key_01SIMPROVISIONING000";
+/// See [`PROVISIONING_KEY`].
+pub const PROVISIONING_IP: &str = "192.0.2.12";
+/// See [`PROVISIONING_KEY`].
+pub const PROVISIONING_AGENT: &str = "sim-admin-sync/2.3.1 (+python-requests/2.32.3)";
+
+/// An `api_actor` (a Compliance API key).
+pub fn key_actor(key: &str, ip: &str, agent: &str) -> Value {
+    json!({"type": "api_actor", "api_key_id": key, "ip_address": ip, "user_agent": agent})
+}
+
+/// The provisioning script's `admin_api_key_actor`, from `ip` with `agent`.
+pub fn admin_key_actor(ip: &str, agent: &str) -> Value {
+    json!({"type": "admin_api_key_actor", "admin_api_key_id": PROVISIONING_KEY,
+           "ip_address": ip, "user_agent": agent})
+}
+
+/// A `GET` of the Compliance API `url` by `actor` at `t`, answered `status`.
+pub fn compliance_access(actor: Value, t: i64, url: &str, status: u16) -> Value {
+    let key = actor["api_key_id"].clone();
+    activity(
+        "compliance_api_accessed",
+        actor,
+        json!({"request_id": format!("req_sim{t}"), "url": url, "request_method": "GET",
+               "request_body": null, "status_code": status, "api_key_id": key}),
+    )
 }
 
 /// An activity of `kind` by `actor` with type-specific `fields`.
