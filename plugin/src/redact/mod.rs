@@ -199,6 +199,9 @@ pub struct Redactor {
     mac: HmacState,
     /// Recent pseudonyms: the same users and addresses recur in every batch.
     cache: RefCell<PseudonymCache>,
+    /// Recent scans of short strings: the same user agents, addresses, user
+    /// ids and object keys recur in most events of a stream.
+    scans: RefCell<ScanCache>,
     allow: Vec<PathPattern>,
     containers: Vec<PathPattern>,
     /// Action per detector, resolved once.
@@ -282,6 +285,7 @@ impl Redactor {
             rules,
             actions,
             cache: RefCell::new(PseudonymCache::default()),
+            scans: RefCell::new(ScanCache::default()),
             coverage,
         })
     }
@@ -543,8 +547,29 @@ impl Redactor {
     }
 
     /// Scan one string, plain and decoded; `Some(new text)` if anything was
-    /// replaced.
+    /// replaced. A short string seen lately is answered from the cache, with
+    /// the same effect on `report` as its first scan had.
     fn scan(&self, text: &str, report: &mut Report) -> Option<String> {
+        // With the vault on, the pairs reported depend on what the event
+        // reported before; the cache only holds what does not.
+        if self.settings.vault || text.len() > SCAN_CACHE_MAX_LEN {
+            return self.scan_uncached(text, report);
+        }
+        if let Some((new, effects)) = self.scans.borrow().get(text) {
+            report.absorb(effects);
+            return new.map(str::to_owned);
+        }
+        let mut effects = Report::default();
+        let new = self.scan_uncached(text, &mut effects);
+        report.absorb(&effects);
+        self.scans
+            .borrow_mut()
+            .insert(text, new.as_deref(), effects);
+        new
+    }
+
+    /// [`Redactor::scan`] without the cache.
+    fn scan_uncached(&self, text: &str, report: &mut Report) -> Option<String> {
         let plain = self.scan_plain(text, report);
         let current = plain.as_deref().unwrap_or(text);
         if !self.coverage.decode || !encoded::may_hide(current) {
@@ -667,6 +692,47 @@ impl PseudonymCache {
         }
     }
 }
+
+/// What scanning a string made of it: the replacement, if any, and what the
+/// scan added to the report (flags, data classes and counts only: no vault).
+#[derive(Debug)]
+struct ScannedString {
+    new: Option<Box<str>>,
+    effects: Report,
+}
+
+/// Recent scans of strings up to [`SCAN_CACHE_MAX_LEN`] bytes.
+#[derive(Debug, Default)]
+struct ScanCache {
+    entries: HashMap<Box<str>, ScannedString>,
+}
+
+impl ScanCache {
+    fn get(&self, text: &str) -> Option<(Option<&str>, &Report)> {
+        let hit = self.entries.get(text)?;
+        Some((hit.new.as_deref(), &hit.effects))
+    }
+
+    fn insert(&mut self, text: &str, new: Option<&str>, effects: Report) {
+        if self.entries.len() >= SCAN_CACHE_ENTRIES {
+            // Crude but bounded, as the pseudonym cache: strings seen once
+            // (event ids) fill it; those that recur come back at once.
+            self.entries.clear();
+        }
+        let scanned = ScannedString {
+            new: new.map(Box::from),
+            effects,
+        };
+        self.entries.insert(text.into(), scanned);
+    }
+}
+
+/// Strings up to this length are cached: user agents (about 130 bytes) fit;
+/// longer ones are mostly free text that seldom recurs.
+const SCAN_CACHE_MAX_LEN: usize = 256;
+
+/// Scans kept in the per-instance cache (at most about 3 MiB).
+const SCAN_CACHE_ENTRIES: usize = 4096;
 
 /// Flag (and count) of placeholder-shaped secrets, reported apart from real
 /// ones so that a reviewer can tell them apart.

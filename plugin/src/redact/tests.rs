@@ -275,3 +275,22 @@ fn placeholder_secrets_are_possible_and_kept_only_by_policy() {
     assert_eq!(keep.scan(text, &mut report), None);
     assert!(report.flags.contains("secret_possible"));
 }
+
+/// A string answered from the scan cache reports what its first scan did.
+#[test]
+fn cached_scans_report_as_the_first_scan() {
+    let r = redactor("{}");
+    let text = "mail alice@example.com from 198.51.100.24";
+    let mut first = Report::default();
+    let new = r.scan(text, &mut first);
+    let mut second = Report::default();
+    assert_eq!(r.scan(text, &mut second), new);
+    assert!(new.is_some());
+    assert_eq!(second.flags, first.flags);
+    assert_eq!(second.data_classes, first.data_classes);
+    assert_eq!(second.counts, first.counts);
+    let mut both = Report::default();
+    r.scan(text, &mut both);
+    r.scan(text, &mut both);
+    assert_eq!(both.counts.get("email"), Some(&2));
+}
