@@ -105,34 +105,12 @@ fn admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, day_start: i64, rng:
         );
     }
     if rng.chance(0.2) {
-        let target = &org.members[rng.below(org.members.len() as u64) as usize]
-            .id
-            .clone();
-        org.push(
-            t + 60,
-            activity(
-                "role_assignment_granted",
-                user_actor(m, ip),
-                json!({"target_id": target, "target_type": "user", "role": "workspace:developer",
-                   "resource_type": "workspace", "resource_id": "wrkspc_01SIM"}),
-            ),
-        );
+        grant_workspace_role(org, m, ip, t + 60, "workspace:developer", rng);
     }
     // About once a month in a 500-member organization, a workspace admin
     // is named (CL-08 flags it by design: it counts against precision).
     if rng.chance(0.005) {
-        let target = org.members[rng.below(org.members.len() as u64) as usize]
-            .id
-            .clone();
-        org.push(
-            t + 90,
-            activity(
-                "role_assignment_granted",
-                user_actor(m, ip),
-                json!({"target_id": target, "target_type": "user", "role": "workspace:admin",
-                   "resource_type": "workspace", "resource_id": "wrkspc_01SIM"}),
-            ),
-        );
+        grant_workspace_role(org, m, ip, t + 90, "workspace:admin", rng);
     }
     if m.id == org.members[0].id {
         it_admin_day(org, m, ip, day, t, rng);
@@ -274,4 +252,20 @@ fn it_admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, t: i64, rng: &mut
     if rng.chance(0.015) {
         push(org, 1500, "org_ip_restriction_updated", json!({}));
     }
+}
+
+/// `m` grants `role` in the simulated workspace to a member drawn at random.
+fn grant_workspace_role(org: &mut Org, m: &Member, ip: &str, t: i64, role: &str, rng: &mut Rng) {
+    let target = org.members[rng.below(org.members.len() as u64) as usize]
+        .id
+        .clone();
+    org.push(
+        t,
+        activity(
+            "role_assignment_granted",
+            user_actor(m, ip),
+            json!({"target_id": target, "target_type": "user", "role": role,
+               "resource_type": "workspace", "resource_id": "wrkspc_01SIM"}),
+        ),
+    );
 }
