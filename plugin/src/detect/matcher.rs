@@ -22,7 +22,7 @@ pub fn values<'v, 'a>(event: &'v Node<'a>, path: &str) -> Vec<&'v Node<'a>> {
 /// Call `f` with every value `path` reaches in `event`, as [`values`]
 /// lists them, without collecting them.
 pub fn each<'v, 'a>(event: &'v Node<'a>, path: &str, f: &mut impl FnMut(&'v Node<'a>)) {
-    match path.split_once('.') {
+    match split_first(path, b'.') {
         Some((segment, rest)) => descend(event, segment, Some(rest), f),
         None => descend(event, path, None, f),
     }
@@ -79,7 +79,7 @@ pub fn text<'v>(event: &'v Node<'_>, path: &str) -> Option<Cow<'v, str>> {
 /// an array is in the way (then [`values`] decides).
 fn first_plain<'v, 'a>(event: &'v Node<'a>, path: &str) -> Option<Option<&'v Node<'a>>> {
     let mut current = event;
-    for segment in path.split('.') {
+    for segment in parts(path, b'.') {
         current = match current {
             Node::Object(_) => match current.get(segment) {
                 Some(next) => next,
@@ -94,6 +94,34 @@ fn first_plain<'v, 'a>(event: &'v Node<'a>, path: &str) -> Option<Option<&'v Nod
         Node::Null => Some(None),
         other => Some(Some(other)),
     }
+}
+
+/// `text` split at the first `separator` (an ASCII byte). A byte loop, not
+/// `str::split`: paths are a few bytes long and split on every field read
+/// of every candidate rule, where the generic searcher was a tenth of the
+/// engine's instructions (measured with callgrind).
+pub fn split_first(text: &str, separator: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == separator)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
+/// The parts of `text` between `separator`s, in order (`str::split` with
+/// [`split_first`]'s byte loop).
+pub fn parts(text: &str, separator: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match split_first(current, separator) {
+            Some((first, tail)) => {
+                rest = Some(tail);
+                Some(first)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// Whether an event type matches a list of names and `*` globs (empty: all).
@@ -248,6 +276,17 @@ pub fn number(value: &Node<'_>) -> Option<f64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parts_split_as_str_split_does() {
+        for text in ["", "a", "a.b", ".a.", "actor.geo.asn", "..", "é.ü"] {
+            let ours: Vec<&str> = parts(text, b'.').collect();
+            let std: Vec<&str> = text.split('.').collect();
+            assert_eq!(ours, std, "{text}");
+        }
+        assert_eq!(split_first("a|b|c", b'|'), Some(("a", "b|c")));
+        assert_eq!(split_first("abc", b'|'), None);
+    }
 
     #[test]
     fn globs() {

@@ -42,7 +42,7 @@ use matcher::{text, type_matches};
 use node::Node;
 use rule::{DetectionSpec, Kind, RuleFile, Severity};
 use settings::{DetectSettings, names};
-use state::{DetectionState, EngineState, GroupState};
+use state::{EngineState, Group, GroupState, Place};
 use window::Hit;
 
 /// Why a detection state was refused. Never contains state content.
@@ -141,9 +141,43 @@ pub struct Detector {
     candidates: ByType<Arc<[usize]>>,
     /// How many distinct `group_by` lists the detections have.
     groupings: usize,
-    /// The current event's group key per grouping (`None`: not built yet),
-    /// kept between events to reuse its allocation.
-    group_keys: Vec<Option<Option<String>>>,
+    /// The current event's group keys and entities, kept between events
+    /// to reuse their allocations.
+    event_keys: EventKeys,
+}
+
+/// The current event's group key and entity per grouping, found on first
+/// use: detections that group alike share them.
+#[derive(Debug, Default)]
+struct EventKeys {
+    /// The group key (`None`: not built yet; `Some(None)`: the event has
+    /// no value for it).
+    keys: Vec<Option<Option<String>>>,
+    /// The key's entity in the grouping's table (`None`: not looked up yet).
+    entities: Vec<Option<u32>>,
+}
+
+/// The way to one detection's group for the current event: the entity is
+/// looked up (or created) only when the detection needs its group, and
+/// then once for every detection of the grouping.
+struct Slot<'s> {
+    state: &'s mut EngineState,
+    detection: usize,
+    table: usize,
+    key: &'s str,
+    entity: &'s mut Option<u32>,
+}
+
+impl Slot<'_> {
+    /// The detection's group for the event's key, created with `make`,
+    /// marked seen at `t`.
+    fn group(&mut self, t: i64, make: impl FnOnce() -> GroupState) -> &mut Group {
+        let entity = match *self.entity {
+            Some(e) => e,
+            None => *self.entity.insert(self.state.entity(self.table, self.key)),
+        };
+        self.state.group(self.detection, entity, t, make)
+    }
 }
 
 /// Alerts raised by one event, and those suppressed by configuration.
@@ -208,7 +242,10 @@ impl Detector {
             cond_paths(&s.conditions, &mut paths);
         }
         let members = Arc::new(partial::Members::of(paths));
-        let state = EngineState::new(detections.iter().map(|d| d.key.clone()).collect());
+        let state = EngineState::new(
+            detections.iter().map(|d| d.key.clone()).collect(),
+            places(&detections),
+        );
         Ok(Self {
             detections,
             by_type,
@@ -221,7 +258,7 @@ impl Detector {
             members_by_type: ByType::default(),
             candidates: ByType::default(),
             groupings,
-            group_keys: Vec::new(),
+            event_keys: EventKeys::default(),
         })
     }
 
@@ -259,15 +296,17 @@ impl Detector {
             id,
             t,
         };
-        let mut keys = std::mem::take(&mut self.group_keys);
-        keys.clear();
-        keys.resize(self.groupings, None);
+        let mut keys = std::mem::take(&mut self.event_keys);
+        keys.keys.clear();
+        keys.keys.resize(self.groupings, None);
+        keys.entities.clear();
+        keys.entities.resize(self.groupings, None);
         for &index in candidates.iter() {
             if let Some(alert) = self.evaluate(index, &seen, &mut keys) {
                 self.emit(index, alert, event, &mut raised);
             }
         }
-        self.group_keys = keys;
+        self.event_keys = keys;
         self.since_sweep += 1;
         if self.since_sweep >= 8192 {
             self.since_sweep = 0;
@@ -344,13 +383,9 @@ impl Detector {
     }
 
     /// Run detection `index` on the event; the alert it raises, if any.
-    /// `keys`: the event's group keys by grouping, built on first use.
-    fn evaluate(
-        &mut self,
-        index: usize,
-        seen: &Seen<'_>,
-        keys: &mut [Option<Option<String>>],
-    ) -> Option<Value> {
+    /// `keys`: the event's group keys and entities by grouping, found on
+    /// first use.
+    fn evaluate(&mut self, index: usize, seen: &Seen<'_>, keys: &mut EventKeys) -> Option<Value> {
         let d = &self.detections[index];
         if d.spec.kind == Kind::TemporalOrdered {
             return self.evaluate_sequence(index, seen);
@@ -360,18 +395,25 @@ impl Detector {
         if !d.spec.conditions.iter().all(|c| c.holds(seen.event)) {
             return None;
         }
-        let group_key = keys[d.grouping]
+        let group_key = keys.keys[d.grouping]
             .get_or_insert_with(|| group_key(seen.event, &d.spec.group_by))
             .as_deref()?;
-        let slot = self.state.detection(index);
-        let start = slot.start.map_or(seen.t, |s| s.min(seen.t));
-        slot.start = Some(start);
+        let first = self.state.start(index);
+        let start = first.map_or(seen.t, |s| s.min(seen.t));
+        *first = Some(start);
+        let slot = &mut Slot {
+            state: &mut self.state,
+            detection: index,
+            table: d.grouping,
+            key: group_key,
+            entity: &mut keys.entities[d.grouping],
+        };
         let outcome = match d.spec.kind {
             Kind::Single => Some(Outcome::single(seen, json!(1), None)),
-            Kind::EventCount | Kind::ValueCount => count(d, slot, group_key, seen),
-            Kind::NewValue => first_seen(d, slot, group_key, seen, start),
-            Kind::Baseline => spike(d, slot, group_key, seen),
-            Kind::Travel => travel(d, slot, group_key, seen),
+            Kind::EventCount | Kind::ValueCount => count(d, slot, seen),
+            Kind::NewValue => first_seen(d, slot, seen, start),
+            Kind::Baseline => spike(d, slot, seen),
+            Kind::Travel => travel(d, slot, seen),
             Kind::TemporalOrdered => None,
         }?;
         Some(alert::build(
@@ -418,8 +460,14 @@ impl Detector {
         // The last step first: an event that is both (a login that ends one
         // sequence and starts nothing) must not feed itself.
         for (step, key) in matching.into_iter().rev() {
-            let slot = self.state.detection(index);
-            let group = slot.group(&key, t, || GroupState::Sequence(Default::default()));
+            let entity = self.state.entity(d.grouping, &key);
+            let group =
+                self.state.group(
+                    index,
+                    entity,
+                    t,
+                    || GroupState::Sequence(Default::default()),
+                );
             let GroupState::Sequence(g) = &mut group.s else {
                 continue;
             };
@@ -457,6 +505,7 @@ impl Detector {
             self.state
                 .sweep(index, now - horizon, self.settings.max_groups);
         }
+        self.state.release_empty();
     }
 
     /// Evaluate one NDJSON event line; append its alerts to `out` as
@@ -501,7 +550,7 @@ impl Detector {
     /// Replace the state with an exported one.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let keys: Vec<String> = self.detections.iter().map(|d| d.key.clone()).collect();
-        self.state = EngineState::import(bytes, keys)?;
+        self.state = EngineState::import(bytes, keys, places(&self.detections))?;
         Ok(())
     }
 }
@@ -547,7 +596,7 @@ impl Outcome {
 }
 
 /// `event_count` / `value_count`.
-fn count(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+fn count(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
     let distinct = d.spec.kind == Kind::ValueCount;
     let value = d
         .spec
@@ -559,7 +608,7 @@ fn count(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
         return None;
     }
     let threshold = d.spec.threshold.unwrap_or(1);
-    let group = slot.group(key, seen.t, || GroupState::Window(Default::default()));
+    let group = slot.group(seen.t, || GroupState::Window(Default::default()));
     let GroupState::Window(g) = &mut group.s else {
         return None;
     };
@@ -577,17 +626,11 @@ fn count(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
 }
 
 /// `new_value`.
-fn first_seen(
-    d: &Detection,
-    slot: &mut DetectionState,
-    key: &str,
-    seen: &Seen<'_>,
-    start: i64,
-) -> Option<Outcome> {
+fn first_seen(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>, start: i64) -> Option<Outcome> {
     let value = first_text(seen.event, d.spec.field.as_deref()?)?;
     let learning = d.spec.learning.map_or(0, |x| x.ms);
     let entity_learning = d.spec.entity_learning.map_or(0, |x| x.ms);
-    let group = slot.group(key, seen.t, || GroupState::FirstSeen(Default::default()));
+    let group = slot.group(seen.t, || GroupState::FirstSeen(Default::default()));
     let GroupState::FirstSeen(g) = &mut group.s else {
         return None;
     };
@@ -616,7 +659,7 @@ fn first_seen(
 }
 
 /// `baseline`.
-fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+fn spike(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
     let amount = match &d.spec.field {
         Some(f) => matcher::values(seen.event, f)
             .first()
@@ -630,7 +673,7 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
         method: d.spec.method.unwrap_or_default(),
         alpha: d.spec.alpha.unwrap_or(0.1),
     };
-    let group = slot.group(key, seen.t, || GroupState::Baseline(Default::default()));
+    let group = slot.group(seen.t, || GroupState::Baseline(Default::default()));
     let GroupState::Baseline(g) = &mut group.s else {
         return None;
     };
@@ -644,7 +687,7 @@ fn spike(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -
 }
 
 /// `travel`: the journey from the group's previous located event.
-fn travel(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) -> Option<Outcome> {
+fn travel(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
     let place = d.spec.field.as_deref().unwrap_or("actor.geo");
     let place = *matcher::values(seen.event, place).first()?;
     let coordinate = |name: &str| place.get(name).and_then(matcher::number);
@@ -664,7 +707,7 @@ fn travel(d: &Detection, slot: &mut DetectionState, key: &str, seen: &Seen<'_>) 
         min_kmh: d.spec.min_kmh.unwrap_or(800.0),
         window: d.window(),
     };
-    let group = slot.group(key, seen.t, || GroupState::Travel(Default::default()));
+    let group = slot.group(seen.t, || GroupState::Travel(Default::default()));
     let GroupState::Travel(g) = &mut group.s else {
         return None;
     };
@@ -737,7 +780,7 @@ pub fn group_key(event: &Node<'_>, group_by: &[String]) -> Option<String> {
     }
     let mut key = String::with_capacity(64);
     for entry in group_by {
-        let (field, value) = entry.split('|').find_map(|f| Some((f, text(event, f)?)))?;
+        let (field, value) = alternatives(entry).find_map(|f| Some((f, text(event, f)?)))?;
         if !key.is_empty() {
             key.push(';');
         }
@@ -754,7 +797,7 @@ fn step_key(event: &Node<'_>, key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("organization".to_owned());
     }
-    key.split('|')
+    alternatives(key)
         .find_map(|f| text(event, f))
         .map(Cow::into_owned)
 }
@@ -770,7 +813,12 @@ fn cond_paths<'c>(conditions: &'c [matcher::Cond], out: &mut Vec<&'c str>) {
 
 /// The first present of `a|b|...` as text.
 fn first_text<'v>(event: &'v Node<'_>, fields: &str) -> Option<Cow<'v, str>> {
-    fields.split('|').find_map(|f| text(event, f))
+    alternatives(fields).find_map(|f| text(event, f))
+}
+
+/// The fields of `a|b|...`, in order.
+fn alternatives(fields: &str) -> impl Iterator<Item = &str> {
+    matcher::parts(fields, b'|')
 }
 
 /// The event's organization, for its alerts.
@@ -914,6 +962,25 @@ fn number_groupings(detections: &mut [Detection]) -> usize {
         };
     }
     distinct.len()
+}
+
+/// Where each detection's groups live: the table of its grouping, a slot
+/// per detection of that grouping.
+fn places(detections: &[Detection]) -> Vec<Place> {
+    let mut used: Vec<usize> = Vec::new();
+    detections
+        .iter()
+        .map(|d| {
+            if used.len() <= d.grouping {
+                used.resize(d.grouping + 1, 0);
+            }
+            used[d.grouping] += 1;
+            Place {
+                table: d.grouping,
+                slot: used[d.grouping] - 1,
+            }
+        })
+        .collect()
 }
 
 /// Whether detection `d` (or one of its steps) reads events of `event_type`.

@@ -223,7 +223,7 @@ fn groups_are_bounded() {
         .iter()
         .position(|x| x.key() == "CL-01/brute_force")
         .unwrap();
-    let groups = d.state.detection(index).groups.len();
+    let groups = d.state.group_count(index);
     assert!(groups <= 100 + 8192, "{groups}");
     assert!(groups < 9000);
 }
