@@ -121,9 +121,14 @@ pub struct BenchCommand {
     #[arg(long)]
     pub detections: bool,
 
-    /// `--detections`: days simulated per seed.
+    /// `--detections`: scored days simulated per seed (after the warm-up).
     #[arg(long, value_name = "N", default_value_t = 30, requires = "detections")]
     pub days: u32,
+
+    /// `--detections`: days of background before them, run through the
+    /// engine (learning periods, baselines) but neither attacked nor scored.
+    #[arg(long, value_name = "N", default_value_t = 35, requires = "detections")]
+    pub warmup_days: u32,
 
     /// `--detections`: members of the simulated organization.
     #[arg(long, value_name = "N", default_value_t = 500, requires = "detections")]
@@ -390,13 +395,14 @@ impl BenchCommand {
             .context("the ephemeral key")?;
         let plan = crate::simulate::Plan {
             days: self.days,
+            warmup_days: self.warmup_days,
             users: self.users,
             seed: 0,
             attacks: super::simulate::attack_list("all")?,
         };
         println!(
-            "detections: {} days, {} users, seeds {:?}, every scenario injected once per seed",
-            self.days, self.users, self.seeds
+            "detections: {} scored days after {} warm-up days, {} users, seeds {:?}, every scenario injected once per seed",
+            self.days, self.warmup_days, self.users, self.seeds
         );
         let report = crate::simulate::score::score(&plan, &self.seeds, &key)?;
         print!("{}", report.render());

@@ -11,18 +11,26 @@ use super::Outcome;
 use crate::dead_letter::private_file;
 use crate::simulate::{Feed, Plan, attacks::SCENARIOS};
 
-/// Generate a realistic Activity Feed (benign rhythm plus labeled attacks).
+/// Generate a realistic Activity Feed and Claude Code telemetry (benign
+/// rhythm plus labeled attacks).
 ///
-/// Activities go to --output (NDJSON, in `created_at` order, ready for
-/// `claude-audit run`); the injected scenarios and the ids of their
+/// Events go to --output (NDJSON in time order, ready for `claude-audit
+/// run`: Activity Feed records and Claude Code `otlp_log` records); the
+/// injected scenarios and the ids of their
 /// activities go to --labels, a separate file, so that detections can be
 /// scored without seeing them. The same arguments give the same bytes.
 #[derive(Debug, Args)]
 pub struct SimulateCommand {
-    /// Days of activity, from 2026-06-01.
+    /// Days of activity with attacks (the scored days), after the warm-up.
     #[arg(long, value_name = "N", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
+
+    /// Days of background only before them, from 2026-06-01 (no attack: the
+    /// rule pack's learning periods, the longest 35 days, and baselines).
+    #[arg(long, value_name = "N", default_value_t = 35,
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub warmup_days: u32,
 
     /// Members of the organization.
     #[arg(long, value_name = "N", default_value_t = 500,
@@ -58,6 +66,7 @@ impl SimulateCommand {
     pub fn execute(self) -> Result<Outcome> {
         let plan = Plan {
             days: self.days,
+            warmup_days: self.warmup_days,
             users: self.users,
             seed: self.seed,
             attacks: attack_list(&self.attacks)?,

@@ -12,6 +12,10 @@ use super::{DAY, Member, Org, START, activity, user_actor};
 pub fn day(org: &mut Org, day: i64, rng: &mut Rng) {
     let weekend = day % 7 >= 5;
     for i in 0..org.members.len() {
+        if org.members[i].admin {
+            let m = org.members[i].clone();
+            rotate_key(org, &m, i, day);
+        }
         if weekend && !rng.chance(0.1) || !weekend && rng.chance(0.05) {
             continue; // Weekend, or a day off.
         }
@@ -21,6 +25,9 @@ pub fn day(org: &mut Org, day: i64, rng: &mut Rng) {
         member_day(org, &m, &ip, day_start, rng);
         if m.admin {
             admin_day(org, &m, &ip, day, day_start, rng);
+        }
+        if m.developer && !weekend {
+            super::claude_code::developer_day(org, &m, day_start, rng);
         }
     }
     services_day(org, day, rng);
@@ -50,6 +57,7 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
         activity("sso_login_succeeded", user_actor(m, ip), json!({})),
     );
     maybe_connect_integration(org, m, ip, t + 30, rng);
+    maybe_sync_project(org, m, ip, t + 60, rng);
     let actions = 10 + rng.below(40);
     // Now and then a day trip: the afternoon in another city of the
     // country, two hours on the train after the morning's last event.
@@ -80,7 +88,7 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
                 "claude_project_document_viewed",
                 json!({"claude_project_document_id": format!("claude_proj_doc_01SIM{:016}", rng.below(1 << 40))}),
             ),
-            _ if rng.chance(0.2) => (
+            _ if rng.chance(0.3) => (
                 "claude_file_exported",
                 json!({"claude_file_id": format!("claude_file_01SIM{:020}", rng.below(1 << 40)), "export_destination": "google_drive"}),
             ),
@@ -90,7 +98,7 @@ fn member_day(org: &mut Org, m: &Member, ip: &str, day_start: i64, rng: &mut Rng
     }
 }
 
-/// Admin work: invitations, ordinary role grants, a monthly key rotation.
+/// Admin work: invitations, ordinary role grants.
 fn admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, day_start: i64, rng: &mut Rng) {
     let t = day_start + 11 * 3600 + rng.below(4 * 3600) as i64;
     if rng.chance(0.3) {
@@ -115,25 +123,37 @@ fn admin_day(org: &mut Org, m: &Member, ip: &str, day: i64, day_start: i64, rng:
     if m.id == org.members[0].id {
         it_admin_day(org, m, ip, day, t, rng);
     }
-    if day % 30 == 10 {
-        let key = format!("apikey_01SIMROTATION{day:010}");
-        org.push(
-            t + 120,
-            activity(
-                "api_key_created",
-                user_actor(m, ip),
-                json!({"api_key_id": key, "scopes": ["messages"]}),
-            ),
-        );
-        org.push(
-            t + DAY,
-            activity(
-                "api_key_deleted",
-                user_actor(m, ip),
-                json!({"api_key_id": format!("apikey_01SIMROTATION{:010}", day - 30)}),
-            ),
-        );
+}
+
+/// The monthly rotation of an admin's API key, on the admin's own day of
+/// the month (member `index`'s is `(10 + 7 * index / 50) % 30`, so that
+/// the rotations are spread over the month and the first come early),
+/// whether or not the admin otherwise works that day; the old key is
+/// deleted a day later.
+fn rotate_key(org: &mut Org, m: &Member, index: usize, day: i64) {
+    let admin = index as i64 / 50;
+    if day % 30 != (10 + 7 * admin) % 30 {
+        return;
     }
+    let t = START + day * DAY + 10 * 3600 + 120;
+    let ip = &m.ip;
+    let key = format!("apikey_01SIMROTATION{admin:03}{day:07}");
+    org.push(
+        t,
+        activity(
+            "api_key_created",
+            user_actor(m, ip),
+            json!({"api_key_id": key, "scopes": ["messages"]}),
+        ),
+    );
+    org.push(
+        t + DAY,
+        activity(
+            "api_key_deleted",
+            user_actor(m, ip),
+            json!({"api_key_id": format!("apikey_01SIMROTATION{admin:03}{:07}", day - 30)}),
+        ),
+    );
 }
 
 /// The SIEM's Compliance API poller, hourly.
@@ -203,6 +223,29 @@ fn maybe_connect_integration(org: &mut Org, m: &Member, ip: &str, t: i64, rng: &
                 "integration_user_connected",
                 user_actor(m, ip),
                 json!({"integration_type": kind}),
+            ),
+        );
+    }
+}
+
+/// Now and then a member syncs a project with one of the sources the
+/// organization uses (CL-23 learns the providers).
+fn maybe_sync_project(org: &mut Org, m: &Member, ip: &str, t: i64, rng: &mut Rng) {
+    const USUAL: [(&str, &str); 2] = [
+        ("github", "sim-example/platform"),
+        ("google_drive", "Shared drives/Engineering"),
+    ];
+    if rng.chance(0.003) {
+        let (provider, descriptor) = USUAL[rng.below(USUAL.len() as u64) as usize];
+        let n = rng.below(1 << 40);
+        org.push(
+            t,
+            activity(
+                "claude_project_sync_source_created",
+                user_actor(m, ip),
+                json!({"claude_project_id": format!("claude_proj_01SIM{n:020}"),
+                       "claude_project_sync_source_id": format!("claude_project_sync_source_01SIM{n:020}"),
+                       "provider": provider, "resource_descriptor": descriptor}),
             ),
         );
     }

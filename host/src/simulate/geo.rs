@@ -19,6 +19,9 @@ pub const COUNTRIES: u32 = 4;
 /// An address on the far-away residential network (CL-05's scenario).
 pub const FAR_AWAY_IP: &str = "192.0.2.130";
 
+/// An exit of a commercial VPN (CL-03's anonymizer scenario).
+pub const VPN_IP: &str = "192.0.2.20";
+
 /// An address on a hosting provider's network (CL-03's scenario).
 pub const VPS_IP: &str = "192.0.2.200";
 
@@ -117,6 +120,17 @@ pub fn domestic_travel_ip(home_ip: &str, n: u64) -> String {
     format!("203.0.113.{}", 64 * block + 1 + n % 62)
 }
 
+/// An address of the other residential ISP in the home city of a member
+/// whose home is `home_ip` (a residential proxy's exit: CL-04/new_asn).
+pub fn other_isp_ip(home_ip: &str) -> String {
+    let block = home_ip
+        .split('.')
+        .nth(2)
+        .and_then(|b| b.parse::<u64>().ok())
+        .map_or(0, |b| b.saturating_sub(100) % u64::from(COUNTRIES));
+    format!("192.0.2.{}", 32 + 8 * block + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +151,16 @@ mod tests {
             (Some("DE"), Some(3320))
         );
         assert!(geoip.lookup(VPS_IP).unwrap().hosting);
+        assert!(geoip.lookup(VPN_IP).unwrap().anonymizer);
+        let proxy = geoip.lookup(&other_isp_ip("198.51.102.7")).unwrap();
+        assert_eq!(
+            (proxy.country.as_deref(), proxy.asn),
+            (Some("DE"), Some(3209))
+        );
+        assert_eq!(
+            geoip.lookup(super::super::POLLER_IP).unwrap().asn,
+            Some(16509)
+        );
         let far = geoip.lookup(FAR_AWAY_IP).unwrap();
         assert!(!far.hosting && !far.anonymizer && far.country.as_deref() == Some("BR"));
     }

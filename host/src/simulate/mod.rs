@@ -12,15 +12,23 @@
 //! quarter; a SIEM poller reads the Compliance API every hour, a DLP
 //! reviewer's key reads a few flagged chats every office hour, and a
 //! provisioning script's admin key reads the usage report every morning.
-//! Attacks ([`attacks`]): one scenario per rule the pack detects, at a random
-//! time after the learning periods, its event ids written to a separate
+//! Developers (one member in six) also use Claude Code ([`claude_code`]):
+//! its OpenTelemetry events (prompts, API requests, tool decisions and
+//! results, the odd API error) go into the same feed as `otlp_log` lines.
+//! Attacks ([`attacks`]): at least one scenario per detection of the pack,
+//! at a random time in the scored days, its event ids written to a separate
 //! labels file so that a benchmark can score recall and precision.
+//!
+//! The feed starts with `warmup_days` of background only (no attack, not
+//! scored), so that the first-seen detections' learning periods (up to 35
+//! days) and the baselines' history are over when the scored days begin.
 //!
 //! Everything follows from the seed (see [`rng`]): the same arguments give
 //! the same bytes.
 
 pub mod attacks;
 pub mod benign;
+pub mod claude_code;
 pub mod geo;
 pub mod rng;
 pub mod score;
@@ -31,7 +39,8 @@ use serde_json::{Value, json};
 
 use rng::Rng;
 
-/// 2026-06-01T00:00:00Z (a Monday), the first simulated day, in seconds.
+/// 2026-06-01T00:00:00Z (a Monday), the first simulated day (the first
+/// warm-up day), in seconds.
 pub const START: i64 = 1_780_272_000;
 
 /// Seconds per day.
@@ -40,8 +49,11 @@ pub const DAY: i64 = 86_400;
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Days of activity.
+    /// Scored days of activity (after the warm-up).
     pub days: u32,
+    /// Days of background before them: fed to the engine, neither attacked
+    /// nor scored (the learning periods).
+    pub warmup_days: u32,
     /// Members of the organization.
     pub users: u32,
     /// The seed.
@@ -88,6 +100,20 @@ pub struct Member {
     pub ip: String,
     /// Admins do admin work.
     pub admin: bool,
+    /// Developers use Claude Code.
+    pub developer: bool,
+}
+
+/// One generated event, not yet handed out.
+pub struct Pending {
+    /// Time, seconds.
+    pub t: i64,
+    /// The canonical event id the plugin will give it (Claude Code records;
+    /// `None` for activities, whose id the feed assigns).
+    pub id: Option<String>,
+    /// An activity without id and time, or a whole `otlp_log` line, as JSON
+    /// text (a day of a large organization as `Value`s would not fit).
+    pub text: String,
 }
 
 /// The organization: its members and the activities generated but not yet
@@ -95,13 +121,13 @@ pub struct Member {
 pub struct Org {
     /// Members.
     pub members: Vec<Member>,
-    /// Generated activities: (time in seconds, activity without id/time, as
-    /// JSON text: a day of a large organization as `Value`s would not fit).
-    pub events: Vec<(i64, String)>,
+    /// Generated events.
+    pub events: Vec<Pending>,
 }
 
 impl Org {
-    /// `users` members, one in fifty an admin (at least one).
+    /// `users` members, one in fifty an admin (at least one), one in six a
+    /// Claude Code developer.
     pub fn new(users: u32, rng: &mut Rng) -> Self {
         let members = (0..users)
             .map(|i| Member {
@@ -109,6 +135,7 @@ impl Org {
                 email: format!("member{i}@sim.example"),
                 ip: format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250),
                 admin: i % 50 == 0,
+                developer: i % 6 == 1,
             })
             .collect();
         Self {
@@ -119,8 +146,30 @@ impl Org {
 
     /// Add an activity at `t` (seconds) and return its index.
     pub fn push(&mut self, t: i64, activity: Value) -> usize {
-        self.events.push((t, activity.to_string()));
+        self.events.push(Pending {
+            t,
+            id: None,
+            text: activity.to_string(),
+        });
         self.events.len() - 1
+    }
+
+    /// Add a whole record line (a Claude Code `otlp_log` line) at `t`, whose
+    /// canonical event id is `id`; its index.
+    pub fn push_line(&mut self, t: i64, id: String, line: String) -> usize {
+        self.events.push(Pending {
+            t,
+            id: Some(id),
+            text: line,
+        });
+        self.events.len() - 1
+    }
+
+    /// Members who use Claude Code (indexes).
+    pub fn developers(&self) -> Vec<usize> {
+        (0..self.members.len())
+            .filter(|&i| self.members[i].developer)
+            .collect()
     }
 }
 
@@ -173,10 +222,14 @@ pub fn compliance_access(actor: Value, t: i64, url: &str, status: u16) -> Value 
     )
 }
 
+/// The organization's UUID (Activity Feed `organization_uuid`, Claude Code
+/// `organization.id`).
+pub const ORG_UUID: &str = "00000000-0000-4000-8000-000000000001";
+
 /// An activity of `kind` by `actor` with type-specific `fields`.
 pub fn activity(kind: &str, actor: Value, fields: Value) -> Value {
     let mut a = json!({"organization_id": "org_01SIMORGANIZATION0000000000",
-        "organization_uuid": "00000000-0000-4000-8000-000000000001", "actor": actor, "type": kind});
+        "organization_uuid": ORG_UUID, "actor": actor, "type": kind});
     if let (Some(a), Value::Object(f)) = (a.as_object_mut(), fields) {
         a.extend(f);
     }
@@ -207,11 +260,13 @@ pub struct Feed {
     rng: Rng,
     attack_rng: Rng,
     days: i64,
+    warmup: i64,
     day: i64,
+    handed_days: i64,
     planned: Vec<attacks::Planned>,
-    /// Generated activities later than the days handed out: (time, order
-    /// of generation, activity).
-    carry: Vec<(i64, u64, String)>,
+    /// Generated events later than the days handed out: (order of
+    /// generation, event).
+    carry: Vec<(u64, Pending)>,
     generated: u64,
     handed_out: u64,
     /// Order of generation of a labeled activity -> its label.
@@ -241,8 +296,10 @@ impl Feed {
             org,
             rng,
             attack_rng,
-            days: i64::from(plan.days),
+            days: i64::from(plan.warmup_days) + i64::from(plan.days),
+            warmup: i64::from(plan.warmup_days),
             day: 0,
+            handed_days: 0,
             planned,
             carry: Vec::new(),
             generated: 0,
@@ -252,8 +309,9 @@ impl Feed {
         }
     }
 
-    /// The next day's activities (NDJSON lines in `created_at` order, with
-    /// ids), then those that spill past the last day; `None` at the end.
+    /// The next day's events (NDJSON lines in time order: activities with
+    /// ids, Claude Code `otlp_log` lines), warm-up days first, then those
+    /// that spill past the last day; `None` at the end.
     pub fn next_day(&mut self) -> Option<Vec<String>> {
         let cut = if self.day < self.days {
             self.generate(self.day);
@@ -268,21 +326,30 @@ impl Feed {
         } else {
             i64::MAX
         };
-        // Every activity generated later is at or after `cut` (a day's
-        // activities start on that day), so these are final.
-        self.carry.sort_by_key(|(t, order, _)| (*t, *order));
-        let later = self.carry.partition_point(|(t, _, _)| *t < cut);
+        self.handed_days += 1;
+        // Every event generated later is at or after `cut` (a day's events
+        // start on that day), so these are final.
+        self.carry.sort_by_key(|(order, e)| (e.t, *order));
+        let later = self.carry.partition_point(|(_, e)| e.t < cut);
         let rest = self.carry.split_off(later);
         let ready = std::mem::replace(&mut self.carry, rest);
         let mut lines = Vec::with_capacity(ready.len());
-        for (t, order, activity) in ready {
+        for (order, event) in ready {
+            let Pending { t, id, text } = event;
+            if let Some(id) = id {
+                if let Some(&label) = self.labeled.get(&order) {
+                    self.labels[label].event_ids.push(id);
+                }
+                lines.push(text);
+                continue;
+            }
             let id = format!("activity_01SIM{:021}", self.handed_out);
             self.handed_out += 1;
             if let Some(&label) = self.labeled.get(&order) {
                 self.labels[label].event_ids.push(id.clone());
             }
             // `{"id":…,"created_at":…,` then the activity's own members.
-            let members = activity.strip_prefix('{').unwrap_or(&activity);
+            let members = text.strip_prefix('{').unwrap_or(&text);
             let mut line = format!(r#"{{"id":"{id}","created_at":"{}""#, iso(t));
             if members != "}" {
                 line.push(',');
@@ -291,6 +358,12 @@ impl Feed {
             lines.push(line);
         }
         Some(lines)
+    }
+
+    /// Whether the day last handed out was a warm-up day (background only,
+    /// not scored).
+    pub fn last_was_warmup(&self) -> bool {
+        self.handed_days <= self.warmup
     }
 
     /// Generate day `day`: the background, then the attacks placed on it.
@@ -304,8 +377,8 @@ impl Feed {
                 self.labeled.insert(self.generated + index as u64, label);
             }
         }
-        for (t, activity) in self.org.events.drain(..) {
-            self.carry.push((t, self.generated, activity));
+        for event in self.org.events.drain(..) {
+            self.carry.push((self.generated, event));
             self.generated += 1;
         }
     }
@@ -341,6 +414,7 @@ mod tests {
         assert_eq!(iso(START + DAY + 3661), "2026-06-02T01:01:01.000000Z");
         let plan = Plan {
             days: 12,
+            warmup_days: 35,
             users: 20,
             seed: 3,
             attacks: attacks::SCENARIOS
@@ -359,20 +433,33 @@ mod tests {
     fn handed_out_a_day_at_a_time_the_feed_stays_in_time_order_with_consecutive_ids() {
         let plan = Plan {
             days: 31,
+            warmup_days: 0,
             users: 60,
             seed: 9,
             attacks: vec!["key_from_new_ip".into(), "mass_download".into()],
         };
         let sim = simulate(&plan);
-        let mut last = String::new();
-        for (n, line) in sim.activities.iter().enumerate() {
+        let (mut last, mut n, mut otlp) = (String::new(), 0, 0);
+        for line in &sim.activities {
             let a: Value = serde_json::from_str(line).unwrap();
-            assert_eq!(a["id"], format!("activity_01SIM{n:021}"));
-            let t = a["created_at"].as_str().unwrap().to_owned();
+            let t = if let Some(record) = a.get("otlp_log") {
+                otlp += 1;
+                let nanos: i64 = record["logRecord"]["timeUnixNano"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                iso(nanos / 1_000_000_000)
+            } else {
+                assert_eq!(a["id"], format!("activity_01SIM{n:021}"));
+                n += 1;
+                assert!(a["type"].is_string() && a["actor"].is_object(), "{line}");
+                a["created_at"].as_str().unwrap().to_owned()
+            };
             assert!(t >= last, "{t} after {last}");
-            assert!(a["type"].is_string() && a["actor"].is_object(), "{line}");
             last = t;
         }
+        assert!(otlp > 1000, "the developers' Claude Code events: {otlp}");
         // Day 10's rotations delete the old keys a day later: activities
         // carried over to the next day are handed out with it.
         assert!(sim.activities.iter().any(|l| l.contains("api_key_deleted")));

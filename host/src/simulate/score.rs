@@ -45,9 +45,19 @@ pub struct Report {
 
 /// Score `plan` under each seed. The feed is generated, run and scored a
 /// day at a time (only the alerts are kept), so the month of a large
-/// organization never sits in memory.
+/// organization never sits in memory. Warm-up days go through the engine
+/// (its learning periods and baselines) but are neither timed nor scored:
+/// their events and alerts are not counted.
 pub fn score(plan: &Plan, seeds: &[u64], key: &HmacKey) -> Result<Report> {
     let mut report = Report::default();
+    // Every active detection is listed, scenario or not.
+    for rule in claude_audit_plugin::detect::rule::bundled().map_err(|e| anyhow::anyhow!(e))? {
+        for d in rule.detections.iter().filter(|d| !rule.signal && !d.signal) {
+            report
+                .by_detection
+                .insert(format!("{}/{}", rule.id, d.name), Tally::default());
+        }
+    }
     let geoip = super::geo::database()?;
     for &seed in seeds {
         let mut feed = Feed::new(&Plan {
@@ -59,11 +69,15 @@ pub fn score(plan: &Plan, seeds: &[u64], key: &HmacKey) -> Result<Report> {
         let mut alerts = Vec::new();
         let mut events = 0u64;
         while let Some(day) = feed.next_day() {
-            events += day.len() as u64;
             let batches: Vec<String> = day
                 .chunks(1000)
                 .map(|chunk| chunk.join("\n") + "\n")
                 .collect();
+            if feed.last_was_warmup() {
+                process(&with, &batches, None)?;
+                continue;
+            }
+            events += day.len() as u64;
             drop(day);
             report.with += process(&with, &batches, Some(&mut alerts))?;
             report.without += process(&without, &batches, None)?;
@@ -98,6 +112,11 @@ fn process(
         let started = Instant::now();
         let out = transform.process_batch(batch.as_bytes());
         elapsed += started.elapsed();
+        anyhow::ensure!(
+            out.counters.dead_lettered == 0,
+            "the simulated feed has records the plugin refused: {:?}",
+            out.dead_letters.first()
+        );
         if let Some(alerts) = alerts.as_deref_mut() {
             for line in out.alerts.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 alerts.push(serde_json::from_slice(line).context("an alert that is not JSON")?);
