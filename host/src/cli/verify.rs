@@ -155,6 +155,14 @@ impl VerifyCommand {
             );
             return Ok(Outcome::Partial);
         }
+        if verified.torn_tail {
+            eprintln!(
+                "claude-audit: verify: the store's last line was cut by a crash while it was \
+                 appended, after the newest checkpoint (size {size}) and before it was indexed: \
+                 an unacknowledged record, which the next run, pull or serve cuts away"
+            );
+            return Ok(Outcome::Partial);
+        }
         Ok(Outcome::Clean)
     }
 
