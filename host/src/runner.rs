@@ -242,7 +242,11 @@ impl<'s> Runner<'s> {
         let state = self.instances[0]
             .export_state()
             .map_err(|f| anyhow::anyhow!("{f}"))
-            .context("exporting the detection state")?;
+            .context(
+                "exporting the detection state (it grows with the users, keys and addresses \
+                 the rules track: if the plugin ran out of memory, raise --memory-limit-mib; \
+                 10,000 users need about 256)",
+            )?;
         self.last_state = Some(state.clone());
         Ok(state)
     }

@@ -69,8 +69,11 @@ struct Table {
     /// Group key to entity.
     index: Entities,
     /// The entities' groups, a slot per detection of the table; entities
-    /// listed in `free` are empty and reused.
-    entities: Vec<Box<[Option<Group>]>>,
+    /// listed in `free` are empty and reused. Boxed: most entities use a
+    /// few of their slots (a user's first-seen lists, not every window),
+    /// and an empty slot then costs a pointer, not a whole group (inline
+    /// groups took more memory than the per-detection maps did).
+    entities: Vec<Box<[Option<Box<Group>>]>>,
     /// Entities released by a sweep.
     free: Vec<u32>,
     /// Detections sharing the table.
@@ -207,7 +210,7 @@ impl EngineState {
     ) -> &mut Group {
         let place = self.places[index];
         let cell = &mut self.tables[place.table].entities[entity as usize][place.slot];
-        let group = cell.get_or_insert_with(|| Group { seen: t, s: make() });
+        let group = cell.get_or_insert_with(|| Box::new(Group { seen: t, s: make() }));
         group.seen = group.seen.max(t);
         group
     }
@@ -330,7 +333,7 @@ impl EngineState {
             for (key, group) in d.groups {
                 let entity = state.entity(table, &key);
                 let place = state.places[index];
-                state.tables[table].entities[entity as usize][place.slot] = Some(group);
+                state.tables[table].entities[entity as usize][place.slot] = Some(Box::new(group));
             }
         }
         state.alerted = import.alerted;
@@ -344,7 +347,7 @@ impl Table {
     fn groups(&self, slot: usize) -> impl Iterator<Item = (&String, &Group)> {
         self.index
             .iter()
-            .filter_map(move |(k, &e)| Some((k, self.entities[e as usize][slot].as_ref()?)))
+            .filter_map(move |(k, &e)| Some((k, &**self.entities[e as usize][slot].as_ref()?)))
     }
 }
 
