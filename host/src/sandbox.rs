@@ -130,7 +130,11 @@ impl Sandbox {
     /// its precompiled code when it has code that fits this engine and
     /// machine, otherwise compiled now.
     pub fn new(plugin: &Plugin, limits: SandboxLimits) -> Result<Self> {
-        let engine = Engine::new(&engine_config())
+        let mut config = engine_config();
+        if let Some(strategy) = profiling_strategy()? {
+            config.profiler(strategy);
+        }
+        let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the WebAssembly engine")?;
         let (component, origin) = load_component(&engine, plugin)?;
@@ -222,6 +226,24 @@ impl Sandbox {
             bindings,
             deadline_ticks,
         })
+    }
+}
+
+/// The environment variable that opts in to profiling the plugin's code.
+const PROFILE_ENV: &str = "CLAUDE_AUDIT_PROFILE";
+
+/// `CLAUDE_AUDIT_PROFILE=perfmap`: wasmtime writes `/tmp/perf-PID.map`, which
+/// names the plugin's compiled functions in `perf report`. Off by default.
+/// The profiler is not among the settings wasmtime checks when it loads
+/// precompiled code (nor does it change the code), so the build-time code
+/// is still used and profiled as it runs in production.
+fn profiling_strategy() -> Result<Option<wasmtime::ProfilingStrategy>> {
+    match std::env::var(PROFILE_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(value) if value.is_empty() || value == "none" => Ok(None),
+        Ok(value) if value == "perfmap" => Ok(Some(wasmtime::ProfilingStrategy::PerfMap)),
+        Ok(value) => bail!("{PROFILE_ENV}={value}: the only profiler is `perfmap`"),
+        Err(e) => bail!("{PROFILE_ENV}: {e}"),
     }
 }
 

@@ -183,9 +183,44 @@ impl<'o> JsonWriter<'o> {
     }
 
     fn string(&mut self, value: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *self.out, value);
+        if needs_escape(value.as_bytes()) {
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *self.out, value);
+        } else {
+            // What serde_json writes for a string without a byte it escapes,
+            // without its byte-by-byte table walk (3x slower in the sandbox
+            // than natively, 5 % of a sandboxed run).
+            self.out.reserve(value.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(value.as_bytes());
+            self.out.push(b'"');
+        }
     }
+}
+
+/// Whether serde_json escapes any byte of `bytes`: a control character
+/// (below 0x20), `"` or `\` (it escapes nothing else). Eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Whether some byte of `x` is below `n` (exact for n <= 0x80).
+    fn has_below(x: u64, n: u8) -> bool {
+        x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0
+    }
+    fn has_byte(x: u64, b: u8) -> bool {
+        has_below(x ^ (ONES * u64::from(b)), 1)
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+        if has_below(x, 0x20) || has_byte(x, b'"') || has_byte(x, b'\\') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
@@ -214,5 +249,31 @@ mod tests {
         assert_eq!(value["o"]["u"], 42);
         assert_eq!(value["m"]["k\"ey"][1]["a"], serde_json::Value::Null);
         assert_eq!(value["list"][1], "y");
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let mut texts = vec![String::new(), "é ü 中文 🙂".to_owned()];
+        for len in 1..20 {
+            for at in 0..len {
+                for c in (0u8..=0x7f)
+                    .map(char::from)
+                    .chain(['é', '\u{7f}', '\u{2028}'])
+                {
+                    let mut text: String = "a".repeat(len);
+                    text.replace_range(at..=at, c.encode_utf8(&mut [0; 4]));
+                    texts.push(text);
+                }
+            }
+        }
+        for text in texts {
+            let mut out = Vec::new();
+            JsonWriter::new(&mut out).string(&text);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&text).unwrap(),
+                "{text:?}"
+            );
+        }
     }
 }

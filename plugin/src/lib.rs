@@ -34,14 +34,21 @@ mod timestamp;
 #[cfg(all(target_family = "wasm", any(target_env = "p1", target_env = "p2")))]
 mod abi;
 
+#[cfg(all(target_family = "wasm", target_env = "p2"))]
+mod wasm_mem;
+
 /// The allocator inside the sandbox. Normalization allocates a few small
 /// buffers per record; Rust's default wasm allocator (dlmalloc) made the
-/// sandboxed path measurably slower than talc (see the benchmark).
+/// sandboxed path measurably slower than talc (see the benchmark), and talc
+/// alone slower than talc behind free lists of small blocks (`small_alloc`).
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
 #[global_allocator]
 // SAFETY: the guest is single-threaded (no atomics), which is what
 // `new_global` requires; talc then owns the memory it grows.
-static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+static ALLOCATOR: small_alloc::SmallBlocks = unsafe { small_alloc::SmallBlocks::new_global() };
+
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+mod small_alloc;
 
 pub use batch::{BatchOutput, Counters, DeadLetter, Transform, lines};
 pub use detect::Detector;

@@ -253,14 +253,17 @@ impl DetectorSet {
     /// position and never overlapping (an earlier detector wins).
     pub fn scan(&self, text: &str, findings: &mut Vec<Finding>) {
         let start = findings.len();
-        let candidates = self.candidates(text);
+        let mut candidates = self.candidates(text);
         if candidates == 0 {
             return;
         }
-        for (index, detector) in self.detectors.iter().enumerate() {
-            if candidates & (1 << index) == 0 {
-                continue;
-            }
+        // The set bits, lowest (highest priority) first. Not a test of
+        // `1 << index` per detector: wasm has no 128-bit shift, and that
+        // loop was a `__lshrti3` call per detector (1.4 % of a sandboxed run).
+        while candidates != 0 {
+            let index = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let detector = &self.detectors[index];
             detector.find(text, index, &mut |f| {
                 let taken = findings[start..]
                     .iter()

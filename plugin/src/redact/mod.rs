@@ -153,13 +153,28 @@ impl Report {
     /// not depend on the order of the walk; vault pairs do, so a part with
     /// vault pairs must not be redacted apart (see `Redactor::vault`).
     pub fn absorb(&mut self, part: &Report) {
+        // Called for every scanned string (a cache hit replays its part):
+        // allocate only for what is new to this event.
         self.flags.extend(&part.flags);
         self.data_classes.extend(&part.data_classes);
         for (entity, count) in &part.counts {
-            *self.counts.entry(entity.clone()).or_default() += count;
+            match self.counts.get_mut(entity) {
+                Some(n) => *n += count,
+                None => {
+                    self.counts.insert(entity.clone(), *count);
+                }
+            }
         }
-        self.paths.extend(part.paths.iter().cloned());
-        self.dropped.extend(part.dropped.iter().cloned());
+        for (mine, theirs) in [
+            (&mut self.paths, &part.paths),
+            (&mut self.dropped, &part.dropped),
+        ] {
+            for path in theirs {
+                if !mine.contains(path) {
+                    mine.insert(path.clone());
+                }
+            }
+        }
         self.vault.extend(part.vault.iter().cloned());
     }
 
@@ -662,7 +677,13 @@ struct PseudonymCache {
     len: usize,
 }
 
-type PseudonymMap = HashMap<Box<str>, String>;
+type PseudonymMap = HashMap<Box<str>, String, CacheHasher>;
+
+/// The hasher of the two caches: foldhash, randomly seeded per map. SipHash
+/// (std's default) was 2-3 % of a sandboxed run (64-bit rotations and
+/// multiplies are slow in wasm32); both caches are bounded (cleared when
+/// full), so a crafted collision can only slow lookups down, within bounds.
+type CacheHasher = foldhash::fast::RandomState;
 
 impl PseudonymCache {
     fn get(&self, entity: &str, original: &str) -> Option<&str> {
@@ -704,7 +725,7 @@ struct ScannedString {
 /// Recent scans of strings up to [`SCAN_CACHE_MAX_LEN`] bytes.
 #[derive(Debug, Default)]
 struct ScanCache {
-    entries: HashMap<Box<str>, ScannedString>,
+    entries: HashMap<Box<str>, ScannedString, CacheHasher>,
 }
 
 impl ScanCache {
