@@ -245,7 +245,7 @@ impl<'s> Runner<'s> {
             .context(
                 "exporting the detection state (it grows with the users, keys and addresses \
                  the rules track: if the plugin ran out of memory, raise --memory-limit-mib; \
-                 10,000 users need about 256)",
+                 10,000 users need 128 to 256)",
             )?;
         self.last_state = Some(state.clone());
         Ok(state)
