@@ -163,7 +163,6 @@ struct EventKeys {
 struct Slot<'s> {
     state: &'s mut EngineState,
     detection: usize,
-    table: usize,
     key: &'s str,
     entity: &'s mut Option<u32>,
 }
@@ -174,7 +173,9 @@ impl Slot<'_> {
     fn group(&mut self, t: i64, make: impl FnOnce() -> GroupState) -> &mut Group {
         let entity = match *self.entity {
             Some(e) => e,
-            None => *self.entity.insert(self.state.entity(self.table, self.key)),
+            None => *self
+                .entity
+                .insert(self.state.entity(self.detection, self.key)),
         };
         self.state.group(self.detection, entity, t, make)
     }
@@ -404,7 +405,6 @@ impl Detector {
         let slot = &mut Slot {
             state: &mut self.state,
             detection: index,
-            table: d.grouping,
             key: group_key,
             entity: &mut keys.entities[d.grouping],
         };
@@ -460,7 +460,7 @@ impl Detector {
         // The last step first: an event that is both (a login that ends one
         // sequence and starts nothing) must not feed itself.
         for (step, key) in matching.into_iter().rev() {
-            let entity = self.state.entity(d.grouping, &key);
+            let entity = self.state.entity(index, &key);
             let group =
                 self.state.group(
                     index,

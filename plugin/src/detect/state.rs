@@ -182,14 +182,15 @@ impl EngineState {
         &mut self.starts[index]
     }
 
-    /// The entity of group key `key` in `table`, created when new.
-    pub fn entity(&mut self, table: usize, key: &str) -> u32 {
+    /// The entity of group key `key` in the table of detection `detection`
+    /// (shared with the detections that group alike), created when new.
+    pub fn entity(&mut self, detection: usize, key: &str) -> u32 {
         let Table {
             index,
             entities,
             free,
             slots,
-        } = &mut self.tables[table];
+        } = &mut self.tables[self.places[detection].table];
         *index.entry_ref(key).or_insert_with(|| match free.pop() {
             Some(e) => e,
             None => {
@@ -199,8 +200,8 @@ impl EngineState {
         })
     }
 
-    /// The group of detection `index` in `entity` (from [`Self::entity`]
-    /// on the detection's table), created with `make`, marked seen at `t`.
+    /// The group of detection `index` in `entity` (from [`Self::entity`]),
+    /// created with `make`, marked seen at `t`.
     pub fn group(
         &mut self,
         index: usize,
@@ -329,11 +330,11 @@ impl EngineState {
                 continue;
             };
             state.starts[index] = d.start;
-            let table = state.places[index].table;
             for (key, group) in d.groups {
-                let entity = state.entity(table, &key);
+                let entity = state.entity(index, &key);
                 let place = state.places[index];
-                state.tables[table].entities[entity as usize][place.slot] = Some(Box::new(group));
+                state.tables[place.table].entities[entity as usize][place.slot] =
+                    Some(Box::new(group));
             }
         }
         state.alerted = import.alerted;
