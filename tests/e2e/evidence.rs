@@ -539,16 +539,27 @@ fn kill_9_during_appends_leaves_a_store_that_verifies_and_resumes() {
     eprintln!("evidence kill -9 test seed {seed}");
     let mut kills = 0;
     for _ in 0..5 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Kill once the store has grown by a random 0.2-8 MiB of this run's
+        // ~10 MiB: mid-run whatever the machine's speed (a fixed delay let
+        // fast machines finish first, slow ones die in start-up).
+        let grow = (200 + seed % 7_800) << 10;
+        let before = dir_bytes(&e.store());
         let mut child = e
             .run_cmd(&[&input], "events.ndjson", &args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(150 + seed % 900));
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none()
+            && dir_bytes(&e.store()) < before + grow
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if child.try_wait().unwrap().is_none() {
             let _ = child.kill();
             let _ = child.wait();
@@ -807,4 +818,18 @@ fn retention_removes_content_keeps_the_tree_and_spares_legal_holds() {
         .count();
     assert_eq!(kept, by_org, "only the organization's hold remains");
     assert!(e.verify(&e.store(), &e.vkey).status.success());
+}
+
+/// Bytes of the files under `dir` (0 when it does not exist yet).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }

@@ -29,9 +29,15 @@ impl IndexFiles {
                 segment.name(),
                 segment.first
             );
-            let bytes = std::fs::metadata(&segment.index)
-                .with_context(|| format!("reading {}", segment.index.display()))?
-                .len();
+            // The newest segment's index may not exist yet: a crash
+            // between creating the segment and its index leaves none.
+            let bytes = match std::fs::metadata(&segment.index) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading {}", segment.index.display()));
+                }
+            };
             segments.push((segment.first, bytes / 32, segment.index));
             next += bytes / 32;
         }

@@ -354,16 +354,28 @@ fn resume(
             range.push(*hash);
         }
         if range.size() == target {
-            open = Some(cut_segment(segment, take as u64)?);
+            open = Some((segment, take as u64));
             break;
         }
     }
-    // Segments past the cut hold only uncommitted events.
-    for later in segments {
-        for path in [&later.events, &later.index] {
+    // Segments past the cut hold only uncommitted events. Every step below
+    // leaves a store that verifies if this process is killed right after
+    // it: the newest segment goes first, and of each segment its index
+    // before its events (lines that no index lists, past every checkpoint,
+    // are an uncovered tail; index entries without their lines would be
+    // damage).
+    let later: Vec<Segment> = segments.collect();
+    for segment in later.iter().rev() {
+        for path in [&segment.index, &segment.events] {
             remove_if_present(path)?;
         }
     }
+    if !later.is_empty() {
+        layout::sync_dir(&dir.join(layout::SEGMENTS))?;
+    }
+    let open = open
+        .map(|(segment, keep)| cut_segment(segment, keep))
+        .transpose()?;
     ensure!(
         range.size() == target,
         "evidence store {} holds {} events, but its last checkpoint (or the pull state) \
@@ -434,7 +446,8 @@ fn cut_segment(segment: Segment, keep: u64) -> Result<OpenSegment> {
                 )
             })?,
     };
-    for (path, len) in [(&segment.events, bytes), (&segment.index, keep * 32)] {
+    // The index first, for the reason given in `resume`.
+    for (path, len) in [(&segment.index, keep * 32), (&segment.events, bytes)] {
         let file = crate::output::append_committed(path, None, "evidence segment")?;
         let had = file.metadata().map(|m| m.len()).unwrap_or(len);
         if had > len {

@@ -272,7 +272,11 @@ impl Walk<'_> {
             .collect();
         let mut lines = split_lines(&data);
         let cut = lines.last().is_some_and(|(_, complete)| !complete);
-        if cut && last && self.next >= self.checkpoints.len() && lines.len() > hashes.len() {
+        // The leaf the cut line would be; torn only when no checkpoint
+        // covers it (a checkpoint is signed after its leaves are synced, so
+        // a covered line is whole on disk; one still cut was truncated).
+        let cut_leaf = segment.first + lines.len() as u64 - 1;
+        if cut && last && cut_leaf >= self.covered() && lines.len() > hashes.len() {
             // A crash in the middle of appending, past every checkpoint
             // and before the record was indexed: not part of the log.
             lines.pop();
@@ -344,6 +348,11 @@ impl Walk<'_> {
             )));
         }
         Ok(Ok(()))
+    }
+
+    /// Leaves the newest checkpoint covers.
+    fn covered(&self) -> u64 {
+        self.checkpoints.last().map_or(0, |(_, c)| c.size)
     }
 
     /// Add one leaf; check a checkpoint when its size is reached.
@@ -503,22 +512,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn written_store_verifies_and_resumes_at_its_checkpoint() {
+    /// A new store with `leaves` events appended and synced (not closed by
+    /// a checkpoint, as after a crash): its directory, verifier key, and
+    /// signing key as text (to reopen it).
+    fn written(options: StoreOptions, leaves: u64) -> (tempfile::TempDir, VerifierKey, String) {
         let dir = tempfile::tempdir().unwrap();
         let key = SignerKey::generate("test.example/log").unwrap();
-        let vkey = key.verifier();
-        let text = key.to_text();
-        let mut store = Store::open(dir.path(), key, options(), None).unwrap();
-        append(&mut store, 0, 25);
+        let (vkey, text) = (key.verifier(), key.to_text());
+        let mut store = Store::open(dir.path(), key, options, None).unwrap();
+        append(&mut store, 0, leaves);
         store.sync().unwrap();
-        drop(store);
+        (dir, vkey, text)
+    }
+
+    fn reopen(dir: &Path, key: &str) -> Store {
+        Store::open(dir, SignerKey::parse(key).unwrap(), options(), None).unwrap()
+    }
+
+    #[test]
+    fn written_store_verifies_and_resumes_at_its_checkpoint() {
+        let (dir, vkey, text) = written(options(), 25);
         // 20 covered by checkpoints, 5 uncovered (as after a crash).
         let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
         assert_eq!((v.leaves, v.uncovered_tail, v.checkpoints), (25, 5, 2));
         assert!(v.segments > 1, "small segments roll");
-        let key = SignerKey::parse(&text).unwrap();
-        let mut store = Store::open(dir.path(), key, options(), None).unwrap();
+        let mut store = reopen(dir.path(), &text);
         assert_eq!(store.size(), 20, "cut back to the checkpoint");
         append(&mut store, 20, 33);
         store.checkpoint().unwrap();
@@ -529,14 +547,7 @@ mod tests {
 
     #[test]
     fn a_line_appended_but_not_yet_indexed_after_the_last_checkpoint_is_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SignerKey::generate("test.example/log").unwrap();
-        let vkey = key.verifier();
-        let text = key.to_text();
-        let mut store = Store::open(dir.path(), key, options(), None).unwrap();
-        append(&mut store, 0, 20);
-        store.sync().unwrap();
-        drop(store);
+        let (dir, vkey, text) = written(options(), 20);
         // A kill -9 between the segment write and the index write.
         let last = layout::segments(dir.path()).unwrap().pop().unwrap();
         let mut events = std::fs::OpenOptions::new()
@@ -547,8 +558,74 @@ mod tests {
         let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
         assert_eq!((v.leaves, v.uncovered_tail), (21, 1));
         // Resuming cuts it back to the checkpoint.
-        let key = SignerKey::parse(&text).unwrap();
-        let store = Store::open(dir.path(), key, options(), None).unwrap();
+        let store = reopen(dir.path(), &text);
         assert_eq!(store.size(), 20);
+    }
+
+    /// A store whose last segment gained, after the last checkpoint, a
+    /// whole line and a cut one: what a kill -9 leaves when the write
+    /// buffer was flushed mid-line.
+    fn cut_after_checkpoint(
+        checkpoint_every: u64,
+        appended: u64,
+    ) -> (tempfile::TempDir, VerifierKey) {
+        let options = StoreOptions {
+            checkpoint_every,
+            segment_bytes: 1 << 20,
+            ..options()
+        };
+        let (dir, vkey, _) = written(options, appended);
+        let last = layout::segments(dir.path()).unwrap().pop().unwrap();
+        let mut events = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&last.events)
+            .unwrap();
+        std::io::Write::write_all(&mut events, b"{\"event_id\":\"x\"}\n{\"event_i").unwrap();
+        (dir, vkey)
+    }
+
+    #[test]
+    fn a_cut_line_past_a_checkpoint_inside_the_last_segment_is_a_torn_tail() {
+        // One segment: a checkpoint at 10 inside it, 3 indexed leaves past
+        // it, then a whole unindexed line and a cut one.
+        let (dir, vkey) = cut_after_checkpoint(10, 13);
+        let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
+        assert!(v.torn_tail);
+        assert_eq!((v.leaves, v.uncovered_tail), (14, 4));
+    }
+
+    #[test]
+    fn a_cut_line_that_a_checkpoint_covers_is_truncation() {
+        let (dir, vkey) = cut_after_checkpoint(10, 13);
+        // Cut inside the fifth line, which the checkpoint at 10 covers.
+        let segment = layout::segments(dir.path()).unwrap().pop().unwrap();
+        let data = std::fs::read(&segment.events).unwrap();
+        let fifth_end = memchr::memchr_iter(b'\n', &data).nth(4).unwrap();
+        std::fs::write(&segment.events, &data[..fifth_end - 3]).unwrap();
+        let failure = verify_store(dir.path(), &vkey).unwrap().unwrap_err();
+        assert_eq!(failure.leaf, Some(4), "{}", failure.problem);
+        assert!(
+            failure.problem.starts_with("truncated"),
+            "{}",
+            failure.problem
+        );
+    }
+
+    #[test]
+    fn a_new_segment_whose_index_was_not_yet_created_verifies() {
+        let (dir, vkey, text) = written(options(), 20);
+        // A kill -9 after the next segment's events file was created and
+        // before its index was.
+        let next = layout::Segment::at(dir.path(), 20);
+        std::fs::write(&next.events, b"").unwrap();
+        assert!(!next.index.exists());
+        let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
+        assert_eq!((v.leaves, v.uncovered_tail), (20, 0));
+        let mut store = reopen(dir.path(), &text);
+        append(&mut store, 20, 25);
+        store.checkpoint().unwrap();
+        drop(store);
+        let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
+        assert_eq!((v.leaves, v.uncovered_tail), (25, 0));
     }
 }
