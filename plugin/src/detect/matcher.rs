@@ -131,6 +131,11 @@ pub fn type_matches(patterns: &[String], event_type: &str) -> bool {
 
 /// `*` matches any run of characters; nothing else is special.
 pub fn glob(pattern: &str, text: &str) -> bool {
+    // Most patterns are plain names, matched per event (a first-seen
+    // detection's alerting types, a sequence's steps): no split, no list.
+    if !pattern.contains('*') {
+        return pattern == text;
+    }
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = text.strip_prefix(first) else {

@@ -91,6 +91,9 @@ pub struct Detection {
     /// Which distinct `group_by` list it has (detections that group alike
     /// share the event's group key, built once per event).
     grouping: usize,
+    /// Which distinct condition each of `spec.conditions` is (detections
+    /// that test alike share the result, found once per event).
+    conditions: Vec<usize>,
 }
 
 impl Detection {
@@ -141,6 +144,8 @@ pub struct Detector {
     candidates: ByType<Arc<[usize]>>,
     /// How many distinct `group_by` lists the detections have.
     groupings: usize,
+    /// How many distinct conditions the detections test.
+    distinct_conditions: usize,
     /// The current event's group keys and entities, kept between events
     /// to reuse their allocations.
     event_keys: EventKeys,
@@ -155,6 +160,10 @@ struct EventKeys {
     keys: Vec<Option<Option<String>>>,
     /// The key's entity in the grouping's table (`None`: not looked up yet).
     entities: Vec<Option<u32>>,
+    /// Whether each distinct condition holds (`None`: not tested yet): a
+    /// test such as `actor.kind in [...]` is shared by many detections,
+    /// and was tested once per detection (issue 11's cost target).
+    holds: Vec<Option<bool>>,
 }
 
 /// The way to one detection's group for the current event: the entity is
@@ -237,6 +246,7 @@ impl Detector {
             }
         }
         let groupings = number_groupings(&mut detections);
+        let distinct_conditions = number_conditions(&mut detections);
         let (by_type, any_type) = index(&detections);
         let mut paths: Vec<&str> = detections.iter().flat_map(Detection::paths).collect();
         for s in &settings.suppress {
@@ -259,6 +269,7 @@ impl Detector {
             members_by_type: ByType::default(),
             candidates: ByType::default(),
             groupings,
+            distinct_conditions,
             event_keys: EventKeys::default(),
         })
     }
@@ -302,6 +313,8 @@ impl Detector {
         keys.keys.resize(self.groupings, None);
         keys.entities.clear();
         keys.entities.resize(self.groupings, None);
+        keys.holds.clear();
+        keys.holds.resize(self.distinct_conditions, None);
         for &index in candidates.iter() {
             if let Some(alert) = self.evaluate(index, &seen, &mut keys) {
                 self.emit(index, alert, event, &mut raised);
@@ -393,7 +406,14 @@ impl Detector {
         }
         // The candidates of the event's type read it (see `candidates`).
         debug_assert!(type_matches(&d.spec.types, seen.event_type));
-        if !d.spec.conditions.iter().all(|c| c.holds(seen.event)) {
+        let holds = &mut keys.holds;
+        if !d
+            .spec
+            .conditions
+            .iter()
+            .zip(&d.conditions)
+            .all(|(c, &id)| *holds[id].get_or_insert_with(|| c.holds(seen.event)))
+        {
             return None;
         }
         let group_key = keys.keys[d.grouping]
@@ -939,6 +959,7 @@ fn compile(
     Ok(Detection {
         key: format!("{}/{}", rule.id, spec.name),
         grouping: 0,
+        conditions: Vec::new(),
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
         tags: rule.tags.clone(),
@@ -960,6 +981,31 @@ fn number_groupings(detections: &mut [Detection]) -> usize {
                 distinct.len() - 1
             }
         };
+    }
+    distinct.len()
+}
+
+/// Number the distinct conditions of `detections` (each detection's
+/// `conditions`); returns how many there are. Conditions are the same when
+/// they read alike (their debug form: fields, tests and patterns).
+fn number_conditions(detections: &mut [Detection]) -> usize {
+    let mut distinct: Vec<String> = Vec::new();
+    for d in detections {
+        d.conditions = d
+            .spec
+            .conditions
+            .iter()
+            .map(|c| {
+                let form = format!("{c:?}");
+                match distinct.iter().position(|f| *f == form) {
+                    Some(i) => i,
+                    None => {
+                        distinct.push(form);
+                        distinct.len() - 1
+                    }
+                }
+            })
+            .collect();
     }
     distinct.len()
 }
