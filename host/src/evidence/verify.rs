@@ -549,12 +549,7 @@ mod tests {
     fn a_line_appended_but_not_yet_indexed_after_the_last_checkpoint_is_tail() {
         let (dir, vkey, text) = written(options(), 20);
         // A kill -9 between the segment write and the index write.
-        let last = layout::segments(dir.path()).unwrap().pop().unwrap();
-        let mut events = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&last.events)
-            .unwrap();
-        std::io::Write::write_all(&mut events, b"{\"event_id\":\"e20\"}\n").unwrap();
+        append_to_last_segment(dir.path(), b"{\"event_id\":\"e20\"}\n");
         let v = verify_store(dir.path(), &vkey).unwrap().unwrap();
         assert_eq!((v.leaves, v.uncovered_tail), (21, 1));
         // Resuming cuts it back to the checkpoint.
@@ -575,13 +570,19 @@ mod tests {
             ..options()
         };
         let (dir, vkey, _) = written(options, appended);
-        let last = layout::segments(dir.path()).unwrap().pop().unwrap();
+        append_to_last_segment(dir.path(), b"{\"event_id\":\"x\"}\n{\"event_i");
+        (dir, vkey)
+    }
+
+    /// Write `bytes` at the end of the last segment's events only (its
+    /// index untouched), as a crash between the two writes leaves it.
+    fn append_to_last_segment(dir: &Path, bytes: &[u8]) {
+        let last = layout::segments(dir).unwrap().pop().unwrap();
         let mut events = std::fs::OpenOptions::new()
             .append(true)
             .open(&last.events)
             .unwrap();
-        std::io::Write::write_all(&mut events, b"{\"event_id\":\"x\"}\n{\"event_i").unwrap();
-        (dir, vkey)
+        std::io::Write::write_all(&mut events, bytes).unwrap();
     }
 
     #[test]

@@ -972,15 +972,9 @@ fn compile(
 /// Number the distinct `group_by` lists of `detections` (each detection's
 /// `grouping`); returns how many there are.
 fn number_groupings(detections: &mut [Detection]) -> usize {
-    let mut distinct: Vec<Vec<String>> = Vec::new();
+    let mut distinct = Vec::new();
     for d in detections {
-        d.grouping = match distinct.iter().position(|g| *g == d.spec.group_by) {
-            Some(i) => i,
-            None => {
-                distinct.push(d.spec.group_by.clone());
-                distinct.len() - 1
-            }
-        };
+        d.grouping = number(&mut distinct, d.spec.group_by.clone());
     }
     distinct.len()
 }
@@ -989,25 +983,25 @@ fn number_groupings(detections: &mut [Detection]) -> usize {
 /// `conditions`); returns how many there are. Conditions are the same when
 /// they read alike (their debug form: fields, tests and patterns).
 fn number_conditions(detections: &mut [Detection]) -> usize {
-    let mut distinct: Vec<String> = Vec::new();
+    let mut distinct = Vec::new();
     for d in detections {
         d.conditions = d
             .spec
             .conditions
             .iter()
-            .map(|c| {
-                let form = format!("{c:?}");
-                match distinct.iter().position(|f| *f == form) {
-                    Some(i) => i,
-                    None => {
-                        distinct.push(form);
-                        distinct.len() - 1
-                    }
-                }
-            })
+            .map(|c| number(&mut distinct, format!("{c:?}")))
             .collect();
     }
     distinct.len()
+}
+
+/// The number of `item` among `distinct`, added when new (rule-load time
+/// only: a linear search over a few dozen items).
+fn number<T: PartialEq>(distinct: &mut Vec<T>, item: T) -> usize {
+    distinct.iter().position(|d| *d == item).unwrap_or_else(|| {
+        distinct.push(item);
+        distinct.len() - 1
+    })
 }
 
 /// Where each detection's groups live: the table of its grouping, a slot
