@@ -108,6 +108,13 @@ impl FileConfig {
         Ok(databases)
     }
 
+    /// Whether the plugin holds more than one batch's worth of memory: the
+    /// detection engine's state, or `[geoip]` databases (copied into the
+    /// plugin). Picks the default `--memory-limit-mib`.
+    pub fn plugin_holds_state(&self) -> bool {
+        self.detections_enabled() || !self.geoip.databases.is_empty()
+    }
+
     /// Whether `[plugin.detections] enabled = true`.
     pub fn detections_enabled(&self) -> bool {
         self.plugin

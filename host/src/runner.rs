@@ -244,8 +244,8 @@ impl<'s> Runner<'s> {
             .map_err(|f| anyhow::anyhow!("{f}"))
             .context(
                 "exporting the detection state (it grows with the users, keys and addresses \
-                 the rules track: if the plugin ran out of memory, raise --memory-limit-mib; \
-                 10,000 users need 128 to 256)",
+                 the rules track: if the plugin ran out of memory, raise --memory-limit-mib \
+                 (default 256 with detections; 10,000 users need 128 to 256)",
             )?;
         self.last_state = Some(state.clone());
         Ok(state)

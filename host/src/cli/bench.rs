@@ -279,7 +279,11 @@ impl BenchCommand {
         }
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let loading = Instant::now();
-        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
+        let detections = serde_json::from_str::<serde_json::Value>(&self.settings)
+            .ok()
+            .and_then(|s| s.pointer("/detections/enabled").and_then(|e| e.as_bool()))
+            .unwrap_or(false);
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits(detections))?;
         let how = match sandbox.origin() {
             CodeOrigin::Precompiled => "loaded (precompiled at build time)",
             CodeOrigin::Compiled => "compiled",

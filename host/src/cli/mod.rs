@@ -128,11 +128,13 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FILE.wasm")]
     pub plugin: Option<PathBuf>,
 
-    /// Most memory the plugin may use, in MiB. A batch that needs more is
-    /// split until the offending record is isolated and dead-lettered.
-    #[arg(long, value_name = "MIB", default_value_t = 64,
+    /// Most memory the plugin may use, in MiB [default: 64, or 256 when
+    /// `[plugin.detections]` is enabled or `[geoip]` names databases]. A
+    /// batch that needs more is split until the offending record is
+    /// isolated and dead-lettered.
+    #[arg(long, value_name = "MIB",
           value_parser = clap::value_parser!(u32).range(8..=4096))]
-    pub memory_limit_mib: u32,
+    pub memory_limit_mib: Option<u32>,
 
     /// Longest time the plugin may spend on one batch, in milliseconds. A
     /// batch that takes longer is split until the offending record is
@@ -142,11 +144,34 @@ pub struct SandboxArgs {
     pub batch_timeout_ms: u64,
 }
 
+/// The plugin's memory limit when none is given: enough for the
+/// normalizer's largest batch (a 1 MiB record, its event and redaction
+/// report) with room to spare.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u32 = 64;
+
+/// The default when the plugin holds state: the detection engine's state
+/// grows with the users, keys and addresses the rules track (10,000 users:
+/// about 17 MiB exported, several times that while held and exported), and
+/// a plugin that runs out of memory is restarted from the last state it
+/// exported, forgetting what it learned since (measured on a simulated
+/// 10,000-user organization, README "State bound": 64 MiB ran out seven
+/// times, 128 ran through); `[geoip]` databases are copied into the plugin
+/// (GeoLite2-City alone is about 60 MiB).
+pub const DEFAULT_MEMORY_LIMIT_MIB_STATEFUL: u32 = 256;
+
 impl SandboxArgs {
-    /// The limits these options describe.
-    pub fn limits(&self) -> SandboxLimits {
+    /// The limits these options describe; `holds_state` (detections or
+    /// GeoIP databases on) picks the default memory limit when
+    /// `--memory-limit-mib` is not given.
+    pub fn limits(&self, holds_state: bool) -> SandboxLimits {
+        let default = if holds_state {
+            DEFAULT_MEMORY_LIMIT_MIB_STATEFUL
+        } else {
+            DEFAULT_MEMORY_LIMIT_MIB
+        };
+        let mib = self.memory_limit_mib.unwrap_or(default);
         SandboxLimits {
-            memory_bytes: (self.memory_limit_mib as usize) << 20,
+            memory_bytes: (mib as usize) << 20,
             batch_timeout: Duration::from_millis(self.batch_timeout_ms),
         }
     }
@@ -237,9 +262,14 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("expected run")
         };
-        assert_eq!(
-            run.sandbox.limits().batch_timeout,
-            Duration::from_millis(250)
-        );
+        let limits = run.sandbox.limits(false);
+        assert_eq!(limits.batch_timeout, Duration::from_millis(250));
+        assert_eq!(limits.memory_bytes, 64 << 20);
+        assert_eq!(run.sandbox.limits(true).memory_bytes, 256 << 20);
+        let cli = Cli::try_parse_from(["claude-audit", "run", "--memory-limit-mib", "96"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(run.sandbox.limits(true).memory_bytes, 96 << 20);
     }
 }

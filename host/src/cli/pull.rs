@@ -243,7 +243,7 @@ impl PullCommand {
             (None, _) => None,
         };
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits(config.plugin_holds_state()))?;
         let (hmac_keys, active_key_id) = self.keys.resolve(&config.keys)?;
         let setup = PluginSetup {
             settings_json: self

@@ -149,7 +149,7 @@ impl RunCommand {
             );
         }
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let sandbox = Sandbox::new(&plugin, self.sandbox.limits())?;
+        let sandbox = Sandbox::new(&plugin, self.sandbox.limits(config.plugin_holds_state()))?;
         let limits = BatchLimits {
             max_records: self.batch_records as usize,
             max_bytes: (self.batch_kib as usize) << 10,

@@ -231,7 +231,7 @@ impl ServeCommand {
     ) -> Result<JoinHandle<Result<()>>> {
         let shared = Arc::clone(shared);
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
-        let limits = self.sandbox.limits();
+        let limits = self.sandbox.limits(config.plugin_holds_state());
         let dead_letter = self.dead_letter.clone();
         // Opened (and recovered) before the hop listens: a wrong key or a
         // damaged store stops it at start.
