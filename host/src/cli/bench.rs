@@ -209,12 +209,6 @@ impl BenchCommand {
         if let Some(path) = &self.redaction_eval {
             return redaction_eval(path);
         }
-        let corpus = match &self.input {
-            Some(path) => {
-                std::fs::read(path).with_context(|| format!("reading corpus {}", path.display()))?
-            }
-            None => SAMPLE.to_vec(),
-        };
         if self.otlp {
             let bench = super::bench_otlp::OtlpBench {
                 rate: self.rate,
@@ -224,6 +218,30 @@ impl BenchCommand {
             bench.run()?;
             return Ok(Outcome::Clean);
         }
+        let dir = tempfile::tempdir().context("creating a work directory")?;
+        // The child processes are measured before this process reads the corpus, loads the
+        // plugin and builds its batches: on Linux a child inherits this process's peak resident
+        // size in its own `ru_maxrss` at exec, so a large parent would inflate the child's "peak
+        // memory" (see `process::Source`).
+        #[cfg(unix)]
+        let children = if self.redaction_cost || self.evidence || self.serve_memory {
+            None
+        } else {
+            let source = match &self.input {
+                Some(path) => process::Source::File(path),
+                None => process::Source::Bytes(SAMPLE),
+            };
+            Some((
+                self.start_up(dir.path(), &source)?,
+                self.whole_runs(dir.path(), &source)?,
+            ))
+        };
+        let corpus = match &self.input {
+            Some(path) => {
+                std::fs::read(path).with_context(|| format!("reading corpus {}", path.display()))?
+            }
+            None => SAMPLE.to_vec(),
+        };
         if self.serve_memory {
             let bench = super::bench_serve::ServeMemoryBench {
                 buffer_kib: self.buffer_kib,
@@ -239,20 +257,6 @@ impl BenchCommand {
             .filter(|l| !l.is_empty())
             .collect();
         ensure!(!lines.is_empty(), "the corpus holds no records");
-        let dir = tempfile::tempdir().context("creating a work directory")?;
-        // The child processes are measured before this process loads the plugin and builds its
-        // batches: on Linux a child started with posix_spawn (vfork) inherits this process's peak
-        // resident size in its own `ru_maxrss` at exec, so a large parent would inflate the
-        // child's "peak memory".
-        #[cfg(unix)]
-        let children = if self.redaction_cost || self.evidence {
-            None
-        } else {
-            Some((
-                self.start_up(dir.path(), &lines)?,
-                self.whole_runs(dir.path(), &lines)?,
-            ))
-        };
         let batches = build_batches(&lines, self.records, self.batch_records as usize);
         println!(
             "corpus: {} records, {} bytes (mean {} B/record); {} records per round in batches of {}; median of {} rounds",
@@ -333,8 +337,8 @@ impl BenchCommand {
     /// Start-up of `run` on one record: median time to the first event,
     /// largest peak memory. Returns the report's lines.
     #[cfg(unix)]
-    fn start_up(&self, dir: &Path, lines: &[&[u8]]) -> Result<String> {
-        let input = process::corpus_file(dir, "one-record.ndjson", &lines[..1], 1)?;
+    fn start_up(&self, dir: &Path, source: &process::Source<'_>) -> Result<String> {
+        let input = process::corpus_file(dir, "one-record.ndjson", source, 1)?;
         let spec = process::RunSpec {
             dir,
             plugin: self.sandbox.plugin.as_deref(),
@@ -361,8 +365,8 @@ impl BenchCommand {
     /// Whole-process `run`, file to file, full redaction. Returns the
     /// report's lines.
     #[cfg(unix)]
-    fn whole_runs(&self, dir: &Path, lines: &[&[u8]]) -> Result<String> {
-        let input = process::corpus_file(dir, "corpus.ndjson", lines, self.records)?;
+    fn whole_runs(&self, dir: &Path, source: &process::Source<'_>) -> Result<String> {
+        let input = process::corpus_file(dir, "corpus.ndjson", source, self.records)?;
         let bytes = input.metadata().context("sizing the corpus file")?.len();
         let mut out = format!(
             "== whole process: `run` file to file, full redaction, {} records ({:.1} MiB)\n",

@@ -94,16 +94,66 @@ pub fn whole_run(spec: &RunSpec<'_>, input: &Path) -> Result<ChildUsage> {
     wait(child, started)
 }
 
-/// A file of `records` records cycled from `lines`, in `dir`.
-pub fn corpus_file(dir: &Path, name: &str, lines: &[&[u8]], records: u64) -> Result<PathBuf> {
+/// Where the child runs' records come from.
+pub enum Source<'a> {
+    /// NDJSON already in memory (the bundled sample).
+    Bytes(&'a [u8]),
+    /// An NDJSON file, read as a stream: this process must stay small
+    /// until the children have run, because on Linux a child inherits its
+    /// parent's peak resident size in its own `ru_maxrss` at exec (with
+    /// `posix_spawn`'s vfork and with fork alike), so a parent holding a
+    /// large corpus would inflate the child's "peak memory".
+    File(&'a Path),
+}
+
+/// A file of `records` records (the non-empty lines of `source`, cycled),
+/// in `dir`.
+pub fn corpus_file(dir: &Path, name: &str, source: &Source<'_>, records: u64) -> Result<PathBuf> {
     let path = dir.join(name);
     let file =
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    for line in lines.iter().cycle().take(records as usize) {
+    let mut write = |line: &[u8]| {
         out.write_all(line)
             .and_then(|()| out.write_all(b"\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
+            .with_context(|| format!("writing {}", path.display()))
+    };
+    let mut written = 0;
+    while written < records {
+        let before = written;
+        match source {
+            Source::Bytes(bytes) => {
+                for line in claude_audit_plugin::lines(bytes).filter(|l| !l.is_empty()) {
+                    if written == records {
+                        break;
+                    }
+                    write(line)?;
+                    written += 1;
+                }
+            }
+            Source::File(input) => {
+                let file = std::fs::File::open(input)
+                    .with_context(|| format!("reading corpus {}", input.display()))?;
+                let mut reader = BufReader::new(file);
+                let mut line = Vec::new();
+                while written < records {
+                    line.clear();
+                    let read = reader
+                        .read_until(b'\n', &mut line)
+                        .with_context(|| format!("reading corpus {}", input.display()))?;
+                    if read == 0 {
+                        break;
+                    }
+                    let record = line.strip_suffix(b"\n").unwrap_or(&line);
+                    let record = record.strip_suffix(b"\r").unwrap_or(record);
+                    if !record.is_empty() {
+                        write(record)?;
+                        written += 1;
+                    }
+                }
+            }
+        }
+        ensure!(written > before, "the corpus holds no records");
     }
     out.flush()
         .with_context(|| format!("writing {}", path.display()))?;
