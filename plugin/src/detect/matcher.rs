@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::node::Node;
+use super::view::{PathId, Paths, View};
 
 /// Every value `path` reaches in `event` (none when absent or null).
 pub fn values<'v, 'a>(event: &'v Node<'a>, path: &str) -> Vec<&'v Node<'a>> {
@@ -57,14 +58,9 @@ fn reached<'v, 'a>(node: &'v Node<'a>, f: &mut impl FnMut(&'v Node<'a>)) {
     }
 }
 
-/// The first value `path` reaches, as text (strings as they are, numbers
-/// and booleans in JSON form); `None` when absent, null or empty. Borrowed
-/// from the event when it is a string.
-pub fn text<'v>(event: &'v Node<'_>, path: &str) -> Option<Cow<'v, str>> {
-    let value = match first_plain(event, path) {
-        Some(found) => found?,
-        None => *values(event, path).first()?,
-    };
+/// A reached value as text (strings as they are, numbers and booleans in
+/// JSON form); `None` when empty. Borrowed when it is a string.
+pub fn text<'v>(value: &'v Node<'_>) -> Option<Cow<'v, str>> {
     let text = match value {
         Node::String(s) => Cow::Borrowed(s.as_ref()),
         Node::Number(n) => Cow::Owned(n.to_string()),
@@ -72,28 +68,6 @@ pub fn text<'v>(event: &'v Node<'_>, path: &str) -> Option<Cow<'v, str>> {
         other => Cow::Owned(other.to_value().to_string()),
     };
     (!text.is_empty()).then_some(text)
-}
-
-/// The value at `path` when the walk crosses no array, without the
-/// allocations of [`values`]: `Some(None)` when absent or null, `None` when
-/// an array is in the way (then [`values`] decides).
-fn first_plain<'v, 'a>(event: &'v Node<'a>, path: &str) -> Option<Option<&'v Node<'a>>> {
-    let mut current = event;
-    for segment in parts(path, b'.') {
-        current = match current {
-            Node::Object(_) => match current.get(segment) {
-                Some(next) => next,
-                None => return Some(None),
-            },
-            Node::Array(_) => return None,
-            _ => return Some(None),
-        };
-    }
-    match current {
-        Node::Array(_) => None,
-        Node::Null => Some(None),
-        other => Some(Some(other)),
-    }
 }
 
 /// `text` split at the first `separator` (an ASCII byte). A byte loop, not
@@ -189,6 +163,10 @@ pub struct Cond {
     /// The number is at least this.
     #[serde(default)]
     pub gte: Option<f64>,
+    /// The numbers of `field` and `fields` in the engine's paths, given
+    /// when the rules load ([`Cond::bind`]).
+    #[serde(skip)]
+    ids: Vec<PathId>,
 }
 
 fn regex_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
@@ -199,20 +177,35 @@ fn regex_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error>
 }
 
 impl Cond {
-    /// Whether the condition holds for `event`.
-    pub fn holds(&self, event: &Node<'_>) -> bool {
+    /// Number the fields this condition (and its `any`) reads in `paths`.
+    pub fn bind(&mut self, paths: &mut Paths) {
+        self.ids = self
+            .field
+            .iter()
+            .chain(&self.fields)
+            .map(|p| paths.id(p))
+            .collect();
+        self.any.iter_mut().for_each(|c| c.bind(paths));
+    }
+
+    /// The numbers of the fields it reads, nested `any` included.
+    pub fn ids(&self, out: &mut Vec<PathId>) {
+        out.extend(&self.ids);
+        self.any.iter().for_each(|c| c.ids(out));
+    }
+
+    /// Whether the condition holds for the event seen as `view` (with the
+    /// paths it was bound to).
+    pub fn holds(&self, view: &View<'_>) -> bool {
         if !self.any.is_empty() {
-            return self.any.iter().any(|c| c.holds(event));
+            return self.any.iter().any(|c| c.holds(view));
         }
-        // One walk, no list: this runs for every candidate rule of every event.
         let (mut found, mut excluded, mut passes) = (false, false, false);
         let value_test = self.has_value_test();
-        for path in self.field.iter().chain(&self.fields) {
-            each(event, path, &mut |v| {
-                found = true;
-                excluded |= self.not_in.iter().any(|n| same(v, n));
-                passes |= value_test && !passes && self.value_passes(v);
-            });
+        for v in self.ids.iter().flat_map(|&id| view.values(id)) {
+            found = true;
+            excluded |= self.not_in.iter().any(|n| same(v, n));
+            passes |= value_test && !passes && self.value_passes(v);
         }
         if self.exists.is_some_and(|wanted| found != wanted) || excluded {
             return false;
@@ -310,19 +303,17 @@ mod tests {
             json!({"details": {"updates": [{"type": "a"}, {"type": "b"}], "is_enabled": false}});
         let e = Node::from_value(&e);
         assert_eq!(values(&e, "details.updates.type").len(), 2);
-        let c: Cond = serde_json::from_value(
-            json!({"fields": ["details.enabled", "details.is_enabled"], "in": [false]}),
-        )
-        .unwrap();
-        assert!(c.holds(&e));
-        let c: Cond =
-            serde_json::from_value(json!({"field": "details.updates.type", "in": ["B"]})).unwrap();
-        assert!(c.holds(&e));
-        let c: Cond =
-            serde_json::from_value(json!({"field": "details.missing", "not_in": ["x"]})).unwrap();
-        assert!(c.holds(&e));
-        let c: Cond =
-            serde_json::from_value(json!({"field": "details.missing", "exists": true})).unwrap();
-        assert!(!c.holds(&e));
+        let holds = |c: Value| {
+            let mut c: Cond = serde_json::from_value(c).unwrap();
+            let mut paths = Paths::default();
+            c.bind(&mut paths);
+            c.holds(&View::of(&e, &paths))
+        };
+        assert!(holds(
+            json!({"fields": ["details.enabled", "details.is_enabled"], "in": [false]})
+        ));
+        assert!(holds(json!({"field": "details.updates.type", "in": ["B"]})));
+        assert!(holds(json!({"field": "details.missing", "not_in": ["x"]})));
+        assert!(!holds(json!({"field": "details.missing", "exists": true})));
     }
 }

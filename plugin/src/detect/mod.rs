@@ -23,6 +23,7 @@ pub mod sequence;
 pub mod settings;
 pub mod state;
 pub mod travel;
+pub mod view;
 pub mod window;
 
 #[cfg(test)]
@@ -43,6 +44,7 @@ use node::Node;
 use rule::{DetectionSpec, Kind, RuleFile, Severity};
 use settings::{DetectSettings, names};
 use state::{EngineState, Group, GroupState, Place};
+use view::{PathId, Paths, View};
 use window::Hit;
 
 /// Why a detection state was refused. Never contains state content.
@@ -94,6 +96,24 @@ pub struct Detection {
     /// Which distinct condition each of `spec.conditions` is (detections
     /// that test alike share the result, found once per event).
     conditions: Vec<usize>,
+    /// The numbers of the paths it reads.
+    ids: Ids,
+}
+
+/// The numbers of the paths a detection reads (its conditions hold their
+/// own), given when the rules load.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    /// `field`'s alternatives (`a|b`), in order.
+    field: Vec<PathId>,
+    /// `field` as one path (`baseline`), or the place (`travel`).
+    literal: Option<PathId>,
+    /// Each `group_by` entry's alternatives.
+    group_by: Vec<Vec<PathId>>,
+    /// Each sequence step's key's alternatives.
+    steps: Vec<Vec<PathId>>,
+    /// Every path it reads, its conditions' and its steps' included.
+    reads: Vec<PathId>,
 }
 
 impl Detection {
@@ -102,20 +122,46 @@ impl Detection {
         &self.key
     }
 
-    /// The fields the detection reads (paths, `a|b` alternatives unsplit).
-    fn paths(&self) -> Vec<&str> {
-        let spec = &self.spec;
-        let mut paths: Vec<&str> = spec.group_by.iter().map(String::as_str).collect();
-        paths.extend(spec.field.as_deref());
-        if spec.kind == Kind::Travel {
-            paths.push("actor.geo");
+    /// Number the paths the detection reads in `paths` (its conditions
+    /// are numbered in place).
+    fn bind(&mut self, paths: &mut Paths) {
+        let spec = &mut self.spec;
+        let mut ids_of =
+            |fields: &str| -> Vec<PathId> { alternatives(fields).map(|f| paths.id(f)).collect() };
+        let mut ids = Ids {
+            field: spec.field.as_deref().map(&mut ids_of).unwrap_or_default(),
+            group_by: spec.group_by.iter().map(|g| ids_of(g)).collect(),
+            // A step without a key reads none (the organization is its group).
+            steps: spec
+                .steps
+                .iter()
+                .map(|s| match s.key.as_str() {
+                    "" => Vec::new(),
+                    key => ids_of(key),
+                })
+                .collect(),
+            ..Ids::default()
+        };
+        ids.literal = match spec.kind {
+            Kind::Travel => Some(paths.id(spec.field.as_deref().unwrap_or("actor.geo"))),
+            _ => spec.field.as_deref().map(|f| paths.id(f)),
+        };
+        for c in spec
+            .conditions
+            .iter_mut()
+            .chain(spec.steps.iter_mut().flat_map(|s| &mut s.conditions))
+        {
+            c.bind(paths);
+            c.ids(&mut ids.reads);
         }
-        cond_paths(&spec.conditions, &mut paths);
-        for step in &spec.steps {
-            paths.push(&step.key);
-            cond_paths(&step.conditions, &mut paths);
-        }
-        paths
+        ids.reads.extend(
+            ids.field
+                .iter()
+                .chain(&ids.literal)
+                .chain(ids.group_by.iter().flatten()),
+        );
+        ids.reads.extend(ids.steps.iter().flatten());
+        self.ids = ids;
     }
 
     fn window(&self) -> i64 {
@@ -136,10 +182,12 @@ pub struct Detector {
     since_sweep: u32,
     /// Rules left out because an input they need is not configured.
     inactive: Vec<String>,
-    /// The members of an event that the detections and alerts read.
-    members: Arc<partial::Members>,
-    /// [`Self::members_for`] by event type.
-    members_by_type: ByType<Arc<partial::Members>>,
+    /// The distinct paths the detections and suppressions read.
+    paths: Paths,
+    /// What of an event the detections, suppressions and alerts read.
+    wanted: Arc<partial::Wanted>,
+    /// [`Self::wanted_for`] by event type.
+    wanted_by_type: ByType<Arc<partial::Wanted>>,
     /// [`Self::candidates`] by event type.
     candidates: ByType<Arc<[usize]>>,
     /// How many distinct `group_by` lists the detections have.
@@ -228,7 +276,7 @@ impl Detector {
     }
 
     fn compile_all(rules: &[RuleFile], settings: &DetectSettings) -> Result<Self, ConfigError> {
-        let settings = settings.clone();
+        let mut settings = settings.clone();
         let mut detections = Vec::new();
         for rule in rules {
             for spec in &rule.detections {
@@ -245,14 +293,14 @@ impl Detector {
                 detections.push(compile(rule, spec, &settings)?);
             }
         }
+        let mut paths = Paths::default();
+        detections.iter_mut().for_each(|d| d.bind(&mut paths));
+        let suppress = settings.suppress.iter_mut().flat_map(|s| &mut s.conditions);
+        suppress.for_each(|c| c.bind(&mut paths));
         let groupings = number_groupings(&mut detections);
         let distinct_conditions = number_conditions(&mut detections);
         let (by_type, any_type) = index(&detections);
-        let mut paths: Vec<&str> = detections.iter().flat_map(Detection::paths).collect();
-        for s in &settings.suppress {
-            cond_paths(&s.conditions, &mut paths);
-        }
-        let members = Arc::new(partial::Members::of(paths));
+        let wanted = Arc::new(partial::Wanted::of(&paths, 0..paths.len() as PathId));
         let state = EngineState::new(
             detections.iter().map(|d| d.key.clone()).collect(),
             places(&detections),
@@ -265,8 +313,9 @@ impl Detector {
             state,
             since_sweep: 0,
             inactive: Vec::new(),
-            members,
-            members_by_type: ByType::default(),
+            paths,
+            wanted,
+            wanted_by_type: ByType::default(),
             candidates: ByType::default(),
             groupings,
             distinct_conditions,
@@ -282,25 +331,20 @@ impl Detector {
     /// Evaluate one canonical event. Events without an id or a valid
     /// timestamp are not evaluated (the normalizer always writes both).
     pub fn process(&mut self, event: &Value) -> Raised {
-        self.process_node(&Node::from_value(event))
+        let view = View::of(&Node::from_value(event), &self.paths);
+        self.process_view(&view)
     }
 
     /// [`Self::process`] on the engine's view of an event.
-    fn process_node(&mut self, event: &Node<'_>) -> Raised {
+    fn process_view(&mut self, event: &View<'_>) -> Raised {
         let mut raised = Raised::default();
         let (Some(id), Some(t)) = (
-            event.get("event_id").and_then(Node::as_str),
-            event
-                .get("timestamp")
-                .and_then(Node::as_str)
-                .and_then(alert::millis),
+            event.top_str(view::EVENT_ID),
+            event.top_str(view::TIMESTAMP).and_then(alert::millis),
         ) else {
             return raised;
         };
-        let event_type = event
-            .get("event_type")
-            .and_then(Node::as_str)
-            .unwrap_or_default();
+        let event_type = event.top_str(view::EVENT_TYPE).unwrap_or_default();
         let candidates = self.candidates(event_type);
         let seen = Seen {
             event,
@@ -353,28 +397,28 @@ impl Detector {
         list
     }
 
-    /// The members read by the detections of `event_type` (and by the
-    /// suppressions and alerts), remembered per type.
-    fn members_for(&mut self, event_type: &str) -> Arc<partial::Members> {
-        if let Some(known) = self.members_by_type.get(event_type) {
+    /// What the detections of `event_type` (and the suppressions and
+    /// alerts) read, remembered per type.
+    fn wanted_for(&mut self, event_type: &str) -> Arc<partial::Wanted> {
+        if let Some(known) = self.wanted_by_type.get(event_type) {
             return Arc::clone(known);
         }
         let candidates = self.candidates(event_type);
-        let mut paths: Vec<&str> = candidates
+        let mut ids: Vec<PathId> = candidates
             .iter()
-            .flat_map(|&i| self.detections[i].paths())
+            .flat_map(|&i| self.detections[i].ids.reads.iter().copied())
             .collect();
         for s in &self.settings.suppress {
-            cond_paths(&s.conditions, &mut paths);
+            s.conditions.iter().for_each(|c| c.ids(&mut ids));
         }
-        let members = Arc::new(partial::Members::of(paths));
-        self.members_by_type
-            .insert(event_type.to_owned(), Arc::clone(&members));
-        members
+        let wanted = Arc::new(partial::Wanted::of(&self.paths, ids));
+        self.wanted_by_type
+            .insert(event_type.to_owned(), Arc::clone(&wanted));
+        wanted
     }
 
     /// Keep or drop an alert: suppressions, then repeats (same id).
-    fn emit(&mut self, index: usize, alert: Value, event: &Node<'_>, raised: &mut Raised) {
+    fn emit(&mut self, index: usize, alert: Value, event: &View<'_>, raised: &mut Raised) {
         let d = &self.detections[index];
         let key = alert["group"]["key"].as_str().unwrap_or_default();
         let suppressed = self.settings.suppress.iter().any(|s| {
@@ -417,7 +461,7 @@ impl Detector {
             return None;
         }
         let group_key = keys.keys[d.grouping]
-            .get_or_insert_with(|| group_key(seen.event, &d.spec.group_by))
+            .get_or_insert_with(|| group_key(seen.event, &d.ids.group_by, &self.paths))
             .as_deref()?;
         let first = self.state.start(index);
         let start = first.map_or(seen.t, |s| s.min(seen.t));
@@ -468,7 +512,7 @@ impl Detector {
             .filter(|(_, s)| {
                 type_matches(&s.types, event_type) && s.conditions.iter().all(|c| c.holds(event))
             })
-            .filter_map(|(i, s)| Some((i, step_key(event, &s.key)?)))
+            .filter_map(|(i, s)| Some((i, step_key(event, &s.key, &d.ids.steps[i])?)))
             .collect();
         if matching.is_empty() {
             return None;
@@ -533,26 +577,22 @@ impl Detector {
     /// stays canonical rather than be lost). Returns (alerts written,
     /// alerts suppressed).
     pub fn process_line(&mut self, line: &[u8], profile: Profile, out: &mut Vec<u8>) -> (u32, u32) {
-        // Only the members that the detections reading this type of event
-        // read (see [`partial`]); all that the pack reads when the type
-        // read ahead is not the event's.
-        let sniffed = partial::Members::sniff_type(line);
-        let members = match sniffed {
-            Some(event_type) => self.members_for(event_type),
-            None => Arc::clone(&self.members),
+        // Only what the detections reading this type of event read (see
+        // [`partial`]); all that the pack reads when the type read ahead
+        // is not the event's.
+        let sniffed = partial::Wanted::sniff_type(line);
+        let wanted = match sniffed {
+            Some(event_type) => self.wanted_for(event_type),
+            None => Arc::clone(&self.wanted),
         };
-        // Validated once here, so that the parser need not check each string.
-        let Ok(line) = std::str::from_utf8(line) else {
-            return (0, 0); // Our own output; it is always UTF-8.
-        };
-        let event = match members.parse(line) {
-            Some(e) if e.get("event_type").and_then(Node::as_str) == sniffed => Some(e),
-            _ => self.members.parse(line),
+        let event = match wanted.read(line) {
+            Some(e) if e.top_str(view::EVENT_TYPE) == sniffed => Some(e),
+            _ => self.wanted.read(line),
         };
         let Some(event) = event else {
             return (0, 0); // Our own output; it always parses.
         };
-        let raised = self.process_node(&event);
+        let raised = self.process_view(&event);
         for alert in &raised.alerts {
             let converted = crate::profile::convert(profile, alert);
             if serde_json::to_writer(&mut *out, converted.as_ref().unwrap_or(alert)).is_ok() {
@@ -578,7 +618,7 @@ impl Detector {
 /// The event being evaluated, with the fields every detection reads.
 #[derive(Clone, Copy)]
 struct Seen<'a> {
-    event: &'a Node<'a>,
+    event: &'a View<'a>,
     event_type: &'a str,
     id: &'a str,
     t: i64,
@@ -618,12 +658,7 @@ impl Outcome {
 /// `event_count` / `value_count`.
 fn count(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
     let distinct = d.spec.kind == Kind::ValueCount;
-    let value = d
-        .spec
-        .field
-        .as_deref()
-        .and_then(|f| first_text(seen.event, f))
-        .map(Cow::into_owned);
+    let value = first_text(seen.event, &d.ids.field).map(Cow::into_owned);
     if distinct && value.is_none() {
         return None;
     }
@@ -647,7 +682,8 @@ fn count(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome>
 
 /// `new_value`.
 fn first_seen(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>, start: i64) -> Option<Outcome> {
-    let value = first_text(seen.event, d.spec.field.as_deref()?)?;
+    d.spec.field.as_ref()?;
+    let value = first_text(seen.event, &d.ids.field)?;
     let learning = d.spec.learning.map_or(0, |x| x.ms);
     let entity_learning = d.spec.entity_learning.map_or(0, |x| x.ms);
     let group = slot.group(seen.t, || GroupState::FirstSeen(Default::default()));
@@ -680,10 +716,8 @@ fn first_seen(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>, start: i64) -
 
 /// `baseline`.
 fn spike(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
-    let amount = match &d.spec.field {
-        Some(f) => matcher::values(seen.event, f)
-            .first()
-            .and_then(|v| matcher::number(v))?,
+    let amount = match d.ids.literal {
+        Some(f) => seen.event.first(f).and_then(matcher::number)?,
         None => 1.0,
     };
     let params = Params {
@@ -708,8 +742,7 @@ fn spike(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome>
 
 /// `travel`: the journey from the group's previous located event.
 fn travel(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome> {
-    let place = d.spec.field.as_deref().unwrap_or("actor.geo");
-    let place = *matcher::values(seen.event, place).first()?;
+    let place = seen.event.first(d.ids.literal?)?;
     let coordinate = |name: &str| place.get(name).and_then(matcher::number);
     let fix = travel::Fix {
         t: seen.t,
@@ -790,17 +823,20 @@ fn origin(d: &Detection) -> Origin<'_> {
     }
 }
 
-/// The group key: `field=value` per `group_by` entry, joined by `;`. An
-/// entry `a|b` takes the first present field and names it, so a user id and
-/// an IP never land in the same bucket. `None` when an entry has no value:
-/// such events are not grouped under an empty key.
-pub fn group_key(event: &Node<'_>, group_by: &[String]) -> Option<String> {
+/// The group key: `field=value` per `group_by` entry (each given as the
+/// numbers of its alternatives in `paths`), joined by `;`. An entry `a|b`
+/// takes the first present field and names it, so a user id and an IP
+/// never land in the same bucket. `None` when an entry has no value: such
+/// events are not grouped under an empty key.
+pub fn group_key(event: &View<'_>, group_by: &[Vec<PathId>], paths: &Paths) -> Option<String> {
     if group_by.is_empty() {
         return Some("organization".to_owned());
     }
     let mut key = String::with_capacity(64);
     for entry in group_by {
-        let (field, value) = alternatives(entry).find_map(|f| Some((f, text(event, f)?)))?;
+        let (field, value) = entry
+            .iter()
+            .find_map(|&f| Some((paths.name(f), text(event.first(f)?)?)))?;
         if !key.is_empty() {
             key.push(';');
         }
@@ -811,29 +847,19 @@ pub fn group_key(event: &Node<'_>, group_by: &[String]) -> Option<String> {
     Some(key)
 }
 
-/// The alias value of a sequence step (`a|b`: first present); the whole
-/// organization when the step names no key.
-fn step_key(event: &Node<'_>, key: &str) -> Option<String> {
+/// The alias value of a sequence step (`key`, whose alternatives `a|b`
+/// are numbered `ids`: the first present); the whole organization when the
+/// step names no key.
+fn step_key(event: &View<'_>, key: &str, ids: &[PathId]) -> Option<String> {
     if key.is_empty() {
         return Some("organization".to_owned());
     }
-    alternatives(key)
-        .find_map(|f| text(event, f))
-        .map(Cow::into_owned)
+    first_text(event, ids).map(Cow::into_owned)
 }
 
-/// The fields `conditions` read, nested `any` included.
-fn cond_paths<'c>(conditions: &'c [matcher::Cond], out: &mut Vec<&'c str>) {
-    for c in conditions {
-        out.extend(c.field.as_deref());
-        out.extend(c.fields.iter().map(String::as_str));
-        cond_paths(&c.any, out);
-    }
-}
-
-/// The first present of `a|b|...` as text.
-fn first_text<'v>(event: &'v Node<'_>, fields: &str) -> Option<Cow<'v, str>> {
-    alternatives(fields).find_map(|f| text(event, f))
+/// The first present of the alternatives numbered `fields`, as text.
+fn first_text<'v>(event: &'v View<'_>, fields: &[PathId]) -> Option<Cow<'v, str>> {
+    fields.iter().find_map(|&f| text(event.first(f)?))
 }
 
 /// The fields of `a|b|...`, in order.
@@ -842,9 +868,9 @@ fn alternatives(fields: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The event's organization, for its alerts.
-fn organization(event: &Node<'_>) -> Value {
+fn organization(event: &View<'_>) -> Value {
     event
-        .get("organization_uuid")
+        .top(view::ORGANIZATION)
         .map_or(Value::Null, Node::to_value)
 }
 
@@ -960,6 +986,7 @@ fn compile(
         key: format!("{}/{}", rule.id, spec.name),
         grouping: 0,
         conditions: Vec::new(),
+        ids: Ids::default(),
         rule_id: rule.id.clone(),
         title: rule.title.clone(),
         tags: rule.tags.clone(),
