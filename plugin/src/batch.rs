@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use crate::config::Settings;
 use crate::detect::{Detector, StateError};
 use crate::error::{ConfigError, ConfigErrorKind, RecordError};
+use crate::json_writer::Layout;
 use crate::normalize::{Disposition, normalize_line};
 use crate::profile;
 use crate::redact::pseudonym::HmacKey;
@@ -187,9 +188,11 @@ impl Transform {
             records: Vec::with_capacity(input.len() * 2 + 1024),
             ..BatchOutput::default()
         };
+        // Where each event's members are, for the engine (reused).
+        let mut layout = self.detector.is_some().then(Layout::default);
         for (index, line) in lines(input).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            self.process_into(index, line, &mut out);
+            self.process_into(index, line, &mut out, layout.as_mut());
         }
         out
     }
@@ -204,15 +207,27 @@ impl Transform {
             records: Vec::with_capacity(record.len() * 2 + 1024),
             ..BatchOutput::default()
         };
-        self.process_into(0, record, &mut out);
+        let mut layout = self.detector.is_some().then(Layout::default);
+        self.process_into(0, record, &mut out, layout.as_mut());
         out
     }
 
-    /// Normalize one record into `out` and count it.
-    fn process_into(&self, index: u32, line: &[u8], out: &mut BatchOutput) {
+    /// Normalize one record into `out` and count it; `layout`: where its
+    /// event's members are listed for the engine (when detections are on).
+    fn process_into(
+        &self,
+        index: u32,
+        line: &[u8],
+        out: &mut BatchOutput,
+        mut layout: Option<&mut Layout>,
+    ) {
         out.counters.records += 1;
         let redactor = self.redactor.as_ref();
         let start = out.records.len();
+        // Only events written with a layout get one (see `Layout`).
+        if let Some(layout) = layout.as_deref_mut() {
+            layout.forget();
+        }
         let result = if crate::telemetry::recognize(line) {
             crate::telemetry::normalize_line(
                 line,
@@ -229,13 +244,14 @@ impl Transform {
                 redactor,
                 &mut out.records,
                 &mut out.vault,
+                layout.as_deref_mut(),
             )
         };
         // Detection reads the canonical event, so it runs before the
         // profile rewrites it (the profile is applied last).
         let result = match result {
             Ok(Disposition::Emitted(unmapped)) => {
-                self.detect(start, out);
+                self.detect(start, out, layout.as_deref());
                 profile::apply(self.settings.profile, &mut out.records, start)
                     .map(|()| Disposition::Emitted(unmapped))
             }
@@ -257,11 +273,18 @@ impl Transform {
         }
     }
 
-    /// Run the rule pack over the canonical event written at `start`.
-    fn detect(&self, start: usize, out: &mut BatchOutput) {
+    /// Run the rule pack over the canonical event written at `start`, its
+    /// members listed in `layout` (positions in `out.records`) when known.
+    fn detect(&self, start: usize, out: &mut BatchOutput, layout: Option<&Layout>) {
         if let Some(detector) = &self.detector {
             let event = &out.records[start..out.records.len() - 1];
-            let raised = lock(detector).process_line(event, self.settings.profile, &mut out.alerts);
+            let members = layout.and_then(Layout::members);
+            let raised = lock(detector).process_line(
+                event,
+                members.map(|m| (m, start)),
+                self.settings.profile,
+                &mut out.alerts,
+            );
             out.counters.alerts += raised.0;
             out.counters.alerts_suppressed += raised.1;
         }

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::controls::{EventFacts, controls_for};
 use crate::error::{RecordError, RecordErrorKind};
 use crate::json::{self, JsonStr, RawObject};
-use crate::json_writer::JsonWriter;
+use crate::json_writer::{JsonWriter, Layout};
 use crate::redact::{Redacted, Redactor, Report, VaultEntry};
 use crate::tables::{FieldRole, OutcomeRule, tables};
 use crate::timestamp;
@@ -69,6 +69,7 @@ pub fn normalize_line(
     redactor: Option<&Redactor>,
     out: &mut Vec<u8>,
     vault: &mut Vec<VaultEntry>,
+    layout: Option<&mut Layout>,
 ) -> Result<Disposition, RecordError> {
     let text = decode_line(line)?;
     let record = RawObject::parse(text, "")?;
@@ -84,7 +85,7 @@ pub fn normalize_line(
         redactor,
         report: Report::default(),
     };
-    event.write(settings, &mut scrub, out);
+    event.write(settings, &mut scrub, out, layout);
     vault.extend(scrub.report.vault);
     Ok(Disposition::Emitted(event.unmapped_flags()))
 }
@@ -375,11 +376,22 @@ impl<'r, 'a> Event<'r, 'a> {
     /// `unmapped` object is written first into its own buffer: its fields are
     /// redacted too, and what redaction found must be known before the
     /// metadata fields that precede it in the schema are written.
-    fn write(&self, settings: &Settings, scrub: &mut Scrubber<'_>, out: &mut Vec<u8>) {
+    /// With a `layout`, lists the event's top-level members there (for the
+    /// detection engine).
+    fn write(
+        &self,
+        settings: &Settings,
+        scrub: &mut Scrubber<'_>,
+        out: &mut Vec<u8>,
+        mut layout: Option<&mut Layout>,
+    ) {
         let a = self.activity;
         let mut tail = Vec::new();
+        if let Some(layout) = layout.as_deref_mut() {
+            layout.start();
+        }
         {
-            let mut w = JsonWriter::continuing(&mut tail);
+            let mut w = JsonWriter::continuing(&mut tail).with_layout(layout.as_deref_mut());
             w.object("unmapped")
                 .bool("event_type", self.unknown_type)
                 .bool("actor_type", self.actor.unknown_variant);
@@ -389,7 +401,8 @@ impl<'r, 'a> Event<'r, 'a> {
         let user_id = (self.actor.kind == "user")
             .then_some(self.actor.id.as_ref())
             .flatten();
-        let mut w = JsonWriter::new(out);
+        let in_tail = layout.as_deref().map_or(0, Layout::count);
+        let mut w = JsonWriter::new(out).with_layout(layout.as_deref_mut());
         w.begin()
             .str("schema_version", SCHEMA_VERSION)
             .json_str("event_id", &a.id)
@@ -443,6 +456,9 @@ impl<'r, 'a> Event<'r, 'a> {
         scrub.members(&mut w, "details", &["details"], &self.details);
         self.write_policy(&mut w, settings, scrub);
 
+        if let Some(layout) = layout {
+            layout.appended(in_tail, out.len());
+        }
         out.extend_from_slice(&tail);
         out.extend_from_slice(b"}\n");
     }

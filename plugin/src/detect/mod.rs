@@ -574,20 +574,31 @@ impl Detector {
 
     /// Evaluate one NDJSON event line; append its alerts to `out` as
     /// NDJSON in `profile` (an alert the profile cannot convert, a defect,
-    /// stays canonical rather than be lost). Returns (alerts written,
-    /// alerts suppressed).
-    pub fn process_line(&mut self, line: &[u8], profile: Profile, out: &mut Vec<u8>) -> (u32, u32) {
+    /// stays canonical rather than be lost). `listed`: its top-level
+    /// members as the normalizer listed them while writing it, when it did
+    /// (see [`partial::Listed`]). Returns (alerts written, alerts
+    /// suppressed).
+    pub fn process_line(
+        &mut self,
+        line: &[u8],
+        listed: Option<partial::Listed<'_>>,
+        profile: Profile,
+        out: &mut Vec<u8>,
+    ) -> (u32, u32) {
         // Only what the detections reading this type of event read (see
         // [`partial`]); all that the pack reads when the type read ahead
         // is not the event's.
-        let sniffed = partial::Wanted::sniff_type(line);
+        let sniffed = match listed {
+            Some(listed) => partial::Wanted::listed_type(line, listed),
+            None => partial::Wanted::sniff_type(line),
+        };
         let wanted = match sniffed {
             Some(event_type) => self.wanted_for(event_type),
             None => Arc::clone(&self.wanted),
         };
-        let event = match wanted.read(line) {
+        let event = match wanted.read(line, listed) {
             Some(e) if e.top_str(view::EVENT_TYPE) == sniffed => Some(e),
-            _ => self.wanted.read(line),
+            _ => self.wanted.read(line, None),
         };
         let Some(event) = event else {
             return (0, 0); // Our own output; it always parses.
