@@ -189,7 +189,7 @@ pub struct Detector {
     /// [`Self::wanted_for`] by event type.
     wanted_by_type: ByType<Arc<partial::Wanted>>,
     /// [`Self::candidates`] by event type.
-    candidates: ByType<Arc<[usize]>>,
+    candidates: ByType<Arc<[Candidate]>>,
     /// How many distinct `group_by` lists the detections have.
     groupings: usize,
     /// How many distinct conditions the detections test.
@@ -359,9 +359,9 @@ impl Detector {
         keys.entities.resize(self.groupings, None);
         keys.holds.clear();
         keys.holds.resize(self.distinct_conditions, None);
-        for &index in candidates.iter() {
-            if let Some(alert) = self.evaluate(index, &seen, &mut keys) {
-                self.emit(index, alert, event, &mut raised);
+        for &candidate in candidates.iter() {
+            if let Some(alert) = self.evaluate(candidate, &seen, &mut keys) {
+                self.emit(candidate.index, alert, event, &mut raised);
             }
         }
         self.event_keys = keys;
@@ -376,11 +376,11 @@ impl Detector {
     /// The detections that read events of `event_type`, in evaluation
     /// order (those indexed by the exact type, then the globbed or
     /// untyped ones that match it), remembered per type.
-    fn candidates(&mut self, event_type: &str) -> Arc<[usize]> {
+    fn candidates(&mut self, event_type: &str) -> Arc<[Candidate]> {
         if let Some(known) = self.candidates.get(event_type) {
             return Arc::clone(known);
         }
-        let list: Arc<[usize]> = self
+        let list: Arc<[Candidate]> = self
             .by_type
             .get(event_type)
             .into_iter()
@@ -390,7 +390,10 @@ impl Detector {
                     .iter()
                     .filter(|&&i| reads(&self.detections[i], event_type)),
             )
-            .copied()
+            .map(|&index| Candidate {
+                index,
+                types: type_bits(&self.detections[index], event_type),
+            })
             .collect();
         self.candidates
             .insert(event_type.to_owned(), Arc::clone(&list));
@@ -406,7 +409,7 @@ impl Detector {
         let candidates = self.candidates(event_type);
         let mut ids: Vec<PathId> = candidates
             .iter()
-            .flat_map(|&i| self.detections[i].ids.reads.iter().copied())
+            .flat_map(|c| self.detections[c.index].ids.reads.iter().copied())
             .collect();
         for s in &self.settings.suppress {
             s.conditions.iter().for_each(|c| c.ids(&mut ids));
@@ -443,10 +446,16 @@ impl Detector {
     /// Run detection `index` on the event; the alert it raises, if any.
     /// `keys`: the event's group keys and entities by grouping, found on
     /// first use.
-    fn evaluate(&mut self, index: usize, seen: &Seen<'_>, keys: &mut EventKeys) -> Option<Value> {
+    fn evaluate(
+        &mut self,
+        candidate: Candidate,
+        seen: &Seen<'_>,
+        keys: &mut EventKeys,
+    ) -> Option<Value> {
+        let index = candidate.index;
         let d = &self.detections[index];
         if d.spec.kind == Kind::TemporalOrdered {
-            return self.evaluate_sequence(index, seen);
+            return self.evaluate_sequence(candidate, seen);
         }
         // The candidates of the event's type read it (see `candidates`).
         debug_assert!(type_matches(&d.spec.types, seen.event_type));
@@ -475,7 +484,7 @@ impl Detector {
         let outcome = match d.spec.kind {
             Kind::Single => Some(Outcome::single(seen, json!(1), None)),
             Kind::EventCount | Kind::ValueCount => count(d, slot, seen),
-            Kind::NewValue => first_seen(d, slot, seen, start),
+            Kind::NewValue => first_seen(d, slot, seen, (start, candidate.alerting())),
             Kind::Baseline => spike(d, slot, seen),
             Kind::Travel => travel(d, slot, seen),
             Kind::TemporalOrdered => None,
@@ -496,7 +505,8 @@ impl Detector {
 
     /// A `temporal_ordered` detection: which steps the event is, and whether
     /// it completes the sequence for its key.
-    fn evaluate_sequence(&mut self, index: usize, seen: &Seen<'_>) -> Option<Value> {
+    fn evaluate_sequence(&mut self, candidate: Candidate, seen: &Seen<'_>) -> Option<Value> {
+        let index = candidate.index;
         let Seen {
             event,
             event_type,
@@ -509,8 +519,9 @@ impl Detector {
             .steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| {
-                type_matches(&s.types, event_type) && s.conditions.iter().all(|c| c.holds(event))
+            .filter(|(i, s)| {
+                candidate.step(*i, &s.types, event_type)
+                    && s.conditions.iter().all(|c| c.holds(event))
             })
             .filter_map(|(i, s)| Some((i, step_key(event, &s.key, &d.ids.steps[i])?)))
             .collect();
@@ -588,9 +599,14 @@ impl Detector {
         // Only what the detections reading this type of event read (see
         // [`partial`]); all that the pack reads when the type read ahead
         // is not the event's.
+        // Validated once here, so that the reader need not check each string
+        // (a check per string cost twice as much).
+        let Ok(line) = std::str::from_utf8(line) else {
+            return (0, 0); // Our own output; it is always UTF-8.
+        };
         let sniffed = match listed {
             Some(listed) => partial::Wanted::listed_type(line, listed),
-            None => partial::Wanted::sniff_type(line),
+            None => partial::Wanted::sniff_type(line.as_bytes()),
         };
         let wanted = match sniffed {
             Some(event_type) => self.wanted_for(event_type),
@@ -691,8 +707,14 @@ fn count(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>) -> Option<Outcome>
     })
 }
 
-/// `new_value`.
-fn first_seen(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>, start: i64) -> Option<Outcome> {
+/// `new_value`: `start`, when the detection started, and whether the
+/// event is of its alerting types.
+fn first_seen(
+    d: &Detection,
+    slot: &mut Slot<'_>,
+    seen: &Seen<'_>,
+    (start, alerting): (i64, bool),
+) -> Option<Outcome> {
     d.spec.field.as_ref()?;
     let value = first_text(seen.event, &d.ids.field)?;
     let learning = d.spec.learning.map_or(0, |x| x.ms);
@@ -711,7 +733,6 @@ fn first_seen(d: &Detection, slot: &mut Slot<'_>, seen: &Seen<'_>, start: i64) -
             entity_learning,
             fresh: d.spec.fresh.map_or(0, |x| x.ms),
         };
-        let alerting = type_matches(&d.spec.alert_types, seen.event_type);
         g.observe(&value, seen.t, periods, alerting)
     };
     if !new {
@@ -1059,6 +1080,48 @@ fn places(detections: &[Detection]) -> Vec<Place> {
             }
         })
         .collect()
+}
+
+/// A detection that reads an event type, with what its type lists say
+/// about that type (matched once per type, not per event: the globs were
+/// a fiftieth of the engine's instructions).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// The detection.
+    index: usize,
+    /// Bit `i`: a sequence's step `i` reads the type; bit 0 of a
+    /// `new_value` detection with `alert_types`: the type alerts.
+    types: u64,
+}
+
+impl Candidate {
+    /// Whether the event's type is one of the alerting types.
+    fn alerting(self) -> bool {
+        self.types & 1 != 0
+    }
+
+    /// Whether step `i` (of types `types`) reads `event_type` (matched
+    /// again only past the 64th step).
+    fn step(self, i: usize, types: &[String], event_type: &str) -> bool {
+        if i < 64 {
+            self.types & (1 << i) != 0
+        } else {
+            type_matches(types, event_type)
+        }
+    }
+}
+
+/// [`Candidate::types`] of detection `d` for `event_type`.
+fn type_bits(d: &Detection, event_type: &str) -> u64 {
+    let bits = |lists: &mut dyn Iterator<Item = &[String]>| {
+        lists.take(64).enumerate().fold(0u64, |acc, (i, types)| {
+            acc | (u64::from(type_matches(types, event_type)) << i)
+        })
+    };
+    match d.spec.kind {
+        Kind::TemporalOrdered => bits(&mut d.spec.steps.iter().map(|s| s.types.as_slice())),
+        _ => bits(&mut std::iter::once(d.spec.alert_types.as_slice())),
+    }
 }
 
 /// Whether detection `d` (or one of its steps) reads events of `event_type`.
