@@ -203,15 +203,27 @@ pub struct Detector {
 /// use: detections that group alike share them.
 #[derive(Debug, Default)]
 struct EventKeys {
-    /// The group key (`None`: not built yet; `Some(None)`: the event has
-    /// no value for it).
-    keys: Vec<Option<Option<String>>>,
+    /// The group key per grouping.
+    keys: Vec<KeySlot>,
     /// The key's entity in the grouping's table (`None`: not looked up yet).
     entities: Vec<Option<u32>>,
     /// Whether each distinct condition holds (`None`: not tested yet): a
     /// test such as `actor.kind in [...]` is shared by many detections,
     /// and was tested once per detection (issue 11's cost target).
     holds: Vec<Option<bool>>,
+}
+
+/// One grouping's key for the current event, built on first use into a
+/// buffer kept from event to event (a key allocated and freed per event
+/// and grouping was measurable, issue 11).
+#[derive(Debug, Default)]
+struct KeySlot {
+    /// Whether `present` and `text` are the current event's.
+    built: bool,
+    /// Whether the event has a value for every entry.
+    present: bool,
+    /// The key.
+    text: String,
 }
 
 /// The way to one detection's group for the current event: the entity is
@@ -353,8 +365,8 @@ impl Detector {
             t,
         };
         let mut keys = std::mem::take(&mut self.event_keys);
-        keys.keys.clear();
-        keys.keys.resize(self.groupings, None);
+        keys.keys.resize_with(self.groupings, KeySlot::default);
+        keys.keys.iter_mut().for_each(|k| k.built = false);
         keys.entities.clear();
         keys.entities.resize(self.groupings, None);
         keys.holds.clear();
@@ -469,9 +481,15 @@ impl Detector {
         {
             return None;
         }
-        let group_key = keys.keys[d.grouping]
-            .get_or_insert_with(|| group_key(seen.event, &d.ids.group_by, &self.paths))
-            .as_deref()?;
+        let slot = &mut keys.keys[d.grouping];
+        if !slot.built {
+            slot.present = group_key(seen.event, &d.ids.group_by, &self.paths, &mut slot.text);
+            slot.built = true;
+        }
+        if !slot.present {
+            return None;
+        }
+        let group_key = slot.text.as_str();
         let first = self.state.start(index);
         let start = first.map_or(seen.t, |s| s.min(seen.t));
         *first = Some(start);
@@ -855,20 +873,29 @@ fn origin(d: &Detection) -> Origin<'_> {
     }
 }
 
-/// The group key: `field=value` per `group_by` entry (each given as the
-/// numbers of its alternatives in `paths`), joined by `;`. An entry `a|b`
-/// takes the first present field and names it, so a user id and an IP
-/// never land in the same bucket. `None` when an entry has no value: such
-/// events are not grouped under an empty key.
-pub fn group_key(event: &View<'_>, group_by: &[Vec<PathId>], paths: &Paths) -> Option<String> {
+/// The group key, written into `key`: `field=value` per `group_by` entry
+/// (each given as the numbers of its alternatives in `paths`), joined by
+/// `;`. An entry `a|b` takes the first present field and names it, so a
+/// user id and an IP never land in the same bucket. `false` when an entry
+/// has no value: such events are not grouped under an empty key.
+pub fn group_key(
+    event: &View<'_>,
+    group_by: &[Vec<PathId>],
+    paths: &Paths,
+    key: &mut String,
+) -> bool {
+    key.clear();
     if group_by.is_empty() {
-        return Some("organization".to_owned());
+        key.push_str("organization");
+        return true;
     }
-    let mut key = String::with_capacity(64);
     for entry in group_by {
-        let (field, value) = entry
+        let Some((field, value)) = entry
             .iter()
-            .find_map(|&f| Some((paths.name(f), text(event.first(f)?)?)))?;
+            .find_map(|&f| Some((paths.name(f), text(event.first(f)?)?)))
+        else {
+            return false;
+        };
         if !key.is_empty() {
             key.push(';');
         }
@@ -876,7 +903,7 @@ pub fn group_key(event: &View<'_>, group_by: &[Vec<PathId>], paths: &Paths) -> O
         key.push('=');
         key.push_str(&value);
     }
-    Some(key)
+    true
 }
 
 /// The alias value of a sequence step (`key`, whose alternatives `a|b`

@@ -190,6 +190,15 @@ pub type Listed<'l> = (&'l [(&'static str, usize)], usize);
 /// Where the value of the member `name` whose key starts at `at` starts;
 /// `None` when no such key starts there.
 fn member_value(b: &[u8], at: usize, name: &str) -> Option<usize> {
+    // As the writer writes it (`"name":`, no blank), checked without
+    // scanning the key as a string: half the cost of a listed read.
+    let n = name.len();
+    if b.get(at) == Some(&b'"')
+        && b.get(at + 1..at + 1 + n) == Some(name.as_bytes())
+        && b.get(at + 1 + n..at + 3 + n) == Some(b"\":")
+    {
+        return Some(at + 3 + n);
+    }
     let (key, end) = key(b, at)?;
     if *key != *name.as_bytes() {
         return None;
