@@ -35,16 +35,19 @@
 //! Events without a list (Claude Code telemetry, content records) are
 //! scanned as before. Then: the line checked for UTF-8 once rather than
 //! each kept string (a call per string cost twice the whole line's
-//! check), small integers read without `serde_json`, a listed key checked
-//! as written rather than scanned, and (in the engine) type lists matched
-//! once per event type, group keys built into kept buffers, the canonical
-//! timestamp read by hand: 412 M, 18 % of the run's instructions (22 %
-//! before). Of what is left, reading is 184 M (the actor's members, its
-//! `geo` built whole for `travel`, the strings' scan) and evaluating
-//! 127 M. Natively the share falls less (about 29 % -> 26 % on 100 000
-//! records, on a shared machine: noisy): most of the evaluation's time
-//! there is cache misses on the groups it updates (a boxed group per
-//! detection and entity), which fewer instructions do not remove.
+//! check), small integers and short decimals read without `serde_json`
+//! (see `number`), a listed key checked as written rather than scanned,
+//! and (in the engine) type lists matched once per event type, group keys
+//! built into kept buffers, the canonical timestamp read by hand: 407 M,
+//! 18 % of the run's instructions (22 % before). Of what is left, reading
+//! is 179 M (the actor's members, its `geo` built whole for `travel`, the
+//! strings' scan) and evaluating 127 M. Natively the share falls less
+//! (`detect_cost`, interleaved runs on a shared machine, noisy: about
+//! 28 % -> 24 % on 20 000 records x 20 rounds, 29 % -> 27 % on 100 000 x
+//! 3): most of the evaluation's time there is cache misses on the groups
+//! it updates (a boxed group per detection and entity, seen in `perf
+//! annotate` as the loads of the group's cell and of its `seen`), which
+//! fewer instructions do not remove.
 
 use std::borrow::Cow;
 
