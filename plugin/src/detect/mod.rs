@@ -73,6 +73,21 @@ const DAY: i64 = 86_400_000;
 /// foldhash, not SipHash; the types are the feed's, a few dozen).
 type ByType<T> = HashMap<String, T, foldhash::fast::RandomState>;
 
+/// Most event types a [`ByType`] cache holds. The Activity Feed has about
+/// 500 types, but an event's type can come from its sender (a Claude Code
+/// event's name through `serve`), so a stream of made-up names must not
+/// grow the plugin's memory without end: past this many, the cache starts
+/// over (what it holds is recomputed on demand, never lost).
+const MAX_REMEMBERED_TYPES: usize = 2048;
+
+/// Remember `value` for `event_type` in `cache`, within [`MAX_REMEMBERED_TYPES`].
+fn remember<T>(cache: &mut ByType<T>, event_type: &str, value: T) {
+    if cache.len() >= MAX_REMEMBERED_TYPES {
+        cache.clear();
+    }
+    cache.insert(event_type.to_owned(), value);
+}
+
 /// One detection, its rule's metadata and its effective settings.
 #[derive(Debug, Clone)]
 pub struct Detection {
@@ -407,8 +422,7 @@ impl Detector {
                 types: type_bits(&self.detections[index], event_type),
             })
             .collect();
-        self.candidates
-            .insert(event_type.to_owned(), Arc::clone(&list));
+        remember(&mut self.candidates, event_type, Arc::clone(&list));
         list
     }
 
@@ -427,8 +441,7 @@ impl Detector {
             s.conditions.iter().for_each(|c| c.ids(&mut ids));
         }
         let wanted = Arc::new(partial::Wanted::of(&self.paths, ids));
-        self.wanted_by_type
-            .insert(event_type.to_owned(), Arc::clone(&wanted));
+        remember(&mut self.wanted_by_type, event_type, Arc::clone(&wanted));
         wanted
     }
 

@@ -246,3 +246,24 @@ fn rules_needing_geoip_are_inactive_without_it() {
     assert!(with.detections().iter().any(|d| d.rule_id == "CL-03"));
     assert!(!with.detections().iter().any(|d| d.rule_id == "CL-05"));
 }
+
+#[test]
+fn made_up_event_types_do_not_grow_the_per_type_caches_without_end() {
+    let mut detector = Detector::new(settings(), false).expect("the built-in pack compiles");
+    let line = |n: usize| {
+        format!(
+            r#"{{"event_id":"e{n}","timestamp":"2026-06-01T00:00:00.000000Z","event_type":"claude_code.made_up_{n}","actor":{{"id":"a"}}}}"#
+        )
+    };
+    let mut out = Vec::new();
+    for n in 0..3 * super::MAX_REMEMBERED_TYPES {
+        detector.process_line(
+            line(n).as_bytes(),
+            None,
+            crate::profile::Profile::Canonical,
+            &mut out,
+        );
+        assert!(detector.candidates.len() <= super::MAX_REMEMBERED_TYPES);
+        assert!(detector.wanted_by_type.len() <= super::MAX_REMEMBERED_TYPES);
+    }
+}
