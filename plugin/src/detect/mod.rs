@@ -627,14 +627,14 @@ impl Detector {
         profile: Profile,
         out: &mut Vec<u8>,
     ) -> (u32, u32) {
-        // Only what the detections reading this type of event read (see
-        // [`partial`]); all that the pack reads when the type read ahead
-        // is not the event's.
         // Validated once here, so that the reader need not check each string
         // (a check per string cost twice as much).
         let Ok(line) = std::str::from_utf8(line) else {
             return (0, 0); // Our own output; it is always UTF-8.
         };
+        // Only what the detections reading this type of event read (see
+        // [`partial`]); all that the pack reads when the type read ahead
+        // is not the event's.
         let sniffed = match listed {
             Some(listed) => partial::Wanted::listed_type(line, listed),
             None => partial::Wanted::sniff_type(line.as_bytes()),

@@ -144,9 +144,8 @@ pub fn corpus_file(dir: &Path, name: &str, source: &Source<'_>, records: u64) ->
                     if read == 0 {
                         break;
                     }
-                    let record = line.strip_suffix(b"\n").unwrap_or(&line);
-                    let record = record.strip_suffix(b"\r").unwrap_or(record);
-                    if !record.is_empty() {
+                    // The same framing as the in-memory corpus (`\r\n` too).
+                    for record in claude_audit_plugin::lines(&line).filter(|l| !l.is_empty()) {
                         write(record)?;
                         written += 1;
                     }
