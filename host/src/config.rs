@@ -130,6 +130,11 @@ impl FileConfig {
     pub fn plugin_settings_json(&self, vault: bool) -> Result<String> {
         let mut plugin =
             serde_json::to_value(&self.plugin).context("encoding the [plugin] settings as JSON")?;
+        anyhow::ensure!(
+            plugin.get("stage").is_none(),
+            "[plugin] stage is not a setting: claude-audit sets it on the plugin instance that \
+             runs detections (README, \"Detections\"); remove it"
+        );
         if vault || plugin.pointer("/redaction/vault").is_some() {
             let redaction = plugin
                 .as_object_mut()

@@ -21,10 +21,12 @@ use crate::sandbox::{PluginInstance, PluginSetup, Sandbox};
 use crate::vault::VaultWriter;
 
 mod batch;
+mod detect_stage;
 mod isolate;
 mod pipeline;
 
 use batch::{Batch, Fill};
+use detect_stage::DetectStage;
 use pipeline::{Done, Pipeline};
 
 /// When a batch is sent to the plugin.
@@ -96,6 +98,9 @@ pub struct Runner<'s> {
     setup: PluginSetup,
     /// One plugin instance per worker thread.
     instances: Vec<PluginInstance>,
+    /// The instance that runs detections, when they run on their own (see
+    /// [`Self::with_detection_stage`]); the workers then only normalize.
+    detect: Option<DetectStage>,
     workers: usize,
     limits: BatchLimits,
     sinks: Sinks<'s>,
@@ -121,6 +126,7 @@ impl<'s> Runner<'s> {
             sandbox,
             setup,
             instances: vec![instance],
+            detect: None,
             workers: 1,
             limits,
             sinks,
@@ -129,10 +135,33 @@ impl<'s> Runner<'s> {
         }
     }
 
+    /// With detections enabled in the setup, run them on a plugin instance
+    /// of their own, on the thread that reads and writes, while the worker
+    /// instances only normalize (see `detect_stage`): they then overlap
+    /// normalization, and `--workers` may go with them. The state given to
+    /// [`Self::started_with_state`] moves to that instance, so call this
+    /// after it; nothing changes with detections off.
+    pub fn with_detection_stage(mut self) -> Result<Self> {
+        let Some((workers, stage)) = detect_stage::split(&self.setup)? else {
+            return Ok(self);
+        };
+        let whole = std::mem::replace(&mut self.setup, workers);
+        let detect = DetectStage::start(self.sandbox, stage, whole, self.last_state.as_deref())?;
+        let normalizer = self
+            .sandbox
+            .instantiate(&self.setup)
+            .context("starting the plugin instance that normalizes")?;
+        self.instances = vec![normalizer];
+        self.detect = Some(detect);
+        self.set_workers(self.workers)?;
+        Ok(self)
+    }
+
     /// Run `workers` plugin instances in parallel (at least one). The
     /// output stays in input order; the extra instances are made here.
-    /// Detection state lives in one instance, so a caller with detections
-    /// enabled must keep one worker (`run` refuses the combination).
+    /// Detection state lives in one instance: with detections enabled, a
+    /// caller with several workers runs them on their own instance first
+    /// ([`Self::with_detection_stage`]).
     pub fn set_workers(&mut self, workers: usize) -> Result<()> {
         self.workers = workers.max(1);
         while self.instances.len() < self.workers {
@@ -155,18 +184,32 @@ impl<'s> Runner<'s> {
         on_batch: &mut dyn FnMut(u64),
     ) -> Result<()> {
         let mut lines = LineReader::new(reader, self.limits.max_record_bytes);
+        let sandbox: &Sandbox = self.sandbox;
         let Self {
-            sandbox,
             setup,
             instances,
+            detect,
             limits,
             sinks,
             summary,
             last_state,
             ..
         } = self;
-        let mut write = |done: &Done| write_done(sinks, summary, limits, name, done);
-        std::thread::scope(|scope| {
+        // With a detection stage, the state is its own: the workers (which
+        // do not detect) restart without it, and the stage replaces it
+        // when it recovers from a failure.
+        let mut stage_state = if detect.is_some() {
+            last_state.take()
+        } else {
+            None
+        };
+        let mut write = |done: &mut Done| {
+            if let (Some(stage), Done::Batch(batch, processed)) = (detect.as_mut(), &mut *done) {
+                stage.apply(sandbox, batch, processed, &mut stage_state)?;
+            }
+            write_done(sinks, summary, limits, name, done)
+        };
+        let result = std::thread::scope(|scope| {
             let mut pipeline = Pipeline::start(
                 scope,
                 sandbox,
@@ -204,7 +247,11 @@ impl<'s> Runner<'s> {
             pipeline.finish(&mut write)?;
             on_batch(lines.bytes_read);
             Ok(())
-        })
+        });
+        if detect.is_some() {
+            *last_state = stage_state;
+        }
+        result
     }
 
     /// Make everything written so far durable (output, dead letters,
@@ -231,22 +278,26 @@ impl<'s> Runner<'s> {
         self.sinks.dead_letters.held_bytes()
     }
 
-    /// The plugin's detection state (empty when detections are off). With
-    /// one worker, the only instance holds all of it.
+    /// The plugin's detection state (empty when detections are off): the
+    /// detection instance's (see [`Self::with_detection_stage`]), or, with
+    /// one worker and no such instance, that worker's.
     pub fn export_state(&mut self) -> Result<Vec<u8>> {
-        ensure!(
-            self.instances.len() == 1,
-            "detection state is split over {} plugin instances (--workers)",
-            self.instances.len()
-        );
-        let state = self.instances[0]
-            .export_state()
-            .map_err(|f| anyhow::anyhow!("{f}"))
-            .context(
-                "exporting the detection state (it grows with the users, keys and addresses \
+        let exported = match &mut self.detect {
+            Some(stage) => stage.export_state(),
+            None => {
+                ensure!(
+                    self.instances.len() == 1,
+                    "detection state is split over {} plugin instances (--workers)",
+                    self.instances.len()
+                );
+                self.instances[0].export_state()
+            }
+        };
+        let state = exported.map_err(|f| anyhow::anyhow!("{f}")).context(
+            "exporting the detection state (it grows with the users, keys and addresses \
                  the rules track: if the plugin ran out of memory, raise --memory-limit-mib \
                  (default 256 with detections; 10,000 users need 128 to 256)",
-            )?;
+        )?;
         self.last_state = Some(state.clone());
         Ok(state)
     }

@@ -6,9 +6,9 @@
 
 use std::sync::Mutex;
 
-use crate::config::Settings;
+use crate::config::{Settings, Stage};
 use crate::detect::{Detector, StateError};
-use crate::error::{ConfigError, ConfigErrorKind, RecordError};
+use crate::error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
 use crate::json_writer::Layout;
 use crate::normalize::{Disposition, normalize_line};
 use crate::profile;
@@ -148,7 +148,8 @@ impl Transform {
             None
         };
         let detector = if settings.detections.enabled {
-            let enriched = settings.geoip.is_some();
+            let enriched = settings.geoip.is_some()
+                || matches!(settings.stage, Stage::Detect { enriched: true });
             Some(Mutex::new(Detector::new(
                 settings.detections.clone(),
                 enriched,
@@ -188,6 +189,13 @@ impl Transform {
             records: Vec::with_capacity(input.len() * 2 + 1024),
             ..BatchOutput::default()
         };
+        if let Stage::Detect { .. } = self.settings.stage {
+            for (index, line) in lines(input).enumerate() {
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                self.detect_stage_into(index, line, &mut out);
+            }
+            return out;
+        }
         // Where each event's members are, for the engine (reused).
         let mut layout = self.detector.is_some().then(Layout::default);
         for (index, line) in lines(input).enumerate() {
@@ -195,6 +203,30 @@ impl Transform {
             self.process_into(index, line, &mut out, layout.as_mut());
         }
         out
+    }
+
+    /// The `detect` stage of one record: `event` is a canonical event this
+    /// plugin wrote (see [`Stage::Detect`]); it is evaluated, then written
+    /// in the profile. Its members are not listed, so the engine scans it.
+    fn detect_stage_into(&self, index: u32, event: &[u8], out: &mut BatchOutput) {
+        out.counters.records += 1;
+        if event.is_empty() {
+            let error = RecordError::record(RecordErrorKind::BlankLine, "an empty event");
+            out.counters.dead_lettered += 1;
+            out.dead_letters.push(DeadLetter { index, error });
+            return;
+        }
+        let start = out.records.len();
+        out.records.extend_from_slice(event);
+        out.records.push(b'\n');
+        self.detect(start, out, None);
+        match profile::apply(self.settings.profile, &mut out.records, start) {
+            Ok(()) => out.counters.emitted += 1,
+            Err(error) => {
+                out.counters.dead_lettered += 1;
+                out.dead_letters.push(DeadLetter { index, error });
+            }
+        }
     }
 
     /// Process one record, unframed: all of `record` is the record (a `\n`
@@ -207,6 +239,10 @@ impl Transform {
             records: Vec::with_capacity(record.len() * 2 + 1024),
             ..BatchOutput::default()
         };
+        if let Stage::Detect { .. } = self.settings.stage {
+            self.detect_stage_into(0, record, &mut out);
+            return out;
+        }
         let mut layout = self.detector.is_some().then(Layout::default);
         self.process_into(0, record, &mut out, layout.as_mut());
         out
@@ -340,7 +376,26 @@ pub fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::RecordErrorKind;
+
+    #[test]
+    fn the_detect_stage_needs_detections_and_passes_events_through() {
+        let stage = r#"{"stage":{"detect":{"enriched":false}},"redaction":{"enabled":false}}"#;
+        let error = Transform::new(stage, Vec::new(), None).unwrap_err();
+        assert_eq!(error.path, "stage");
+        let stage = r#"{"stage":{"detect":{"enriched":false}},"redaction":{"enabled":false},
+                        "detections":{"enabled":true,"signals":false}}"#;
+        let transform = Transform::new(stage, Vec::new(), None).unwrap();
+        // A canonical event goes through as written; an empty line is a
+        // dead letter, counted.
+        let event = br#"{"event_type":"user_signed_in","event_id":"activity_1"}"#;
+        let mut input = event.to_vec();
+        input.extend_from_slice(b"\n\n");
+        let out = transform.process_batch(&input);
+        assert_eq!(out.records, [&event[..], b"\n"].concat());
+        assert_eq!(out.counters.emitted, 1);
+        assert_eq!(out.dead_letters[0].index, 1);
+        assert_eq!(out.dead_letters[0].error.kind, RecordErrorKind::BlankLine);
+    }
 
     #[test]
     fn framing_counts_every_line_once() {

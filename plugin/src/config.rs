@@ -48,6 +48,10 @@ pub struct Settings {
     /// README, "Conversation content").
     #[serde(default)]
     pub content: crate::content::ContentSettings,
+    /// The part of the work this instance does (set by the host, never in
+    /// a configuration file: see [`Stage`]). Default: all of it.
+    #[serde(default)]
+    pub stage: Stage,
     /// The IP enrichment databases (`[geoip]`, handed over as bytes by the
     /// host, never in this JSON); `None` when none is configured.
     #[serde(skip)]
@@ -58,6 +62,32 @@ pub struct Settings {
     /// `exclude_types` as a set.
     #[serde(skip)]
     exclude_set: HashSet<String>,
+}
+
+/// The part of the work an instance does.
+///
+/// The host may run detections on an instance of their own, on a thread of
+/// their own: the instances that normalize and redact (one or several, with
+/// `--workers`) then run with detections off and the canonical profile, and
+/// their events go, in input order, through one instance in the `detect`
+/// stage, which runs the rule pack and applies the profile. Detection then
+/// overlaps normalization instead of adding to it, and its state stays in
+/// one instance whatever the number of workers (README, "Detections").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Stage {
+    /// Normalize, redact, detect (when enabled) and apply the profile.
+    #[default]
+    Whole,
+    /// The lines are this plugin's own canonical events, written by an
+    /// instance in the `whole` stage with detections off and the canonical
+    /// profile: only the rule pack and the profile run. Needs
+    /// `detections.enabled`.
+    Detect {
+        /// Whether the events were enriched from GeoIP databases (the
+        /// rules that read the derived fields are active only then).
+        enriched: bool,
+    },
 }
 
 /// Retention written to every event's `retention_state`.
@@ -282,6 +312,12 @@ impl Settings {
             ));
         }
         self.content.validate()?;
+        if matches!(self.stage, Stage::Detect { .. }) && !self.detections.enabled {
+            return Err(invalid(
+                "stage",
+                "the detect stage runs the rule pack: it needs detections.enabled".to_owned(),
+            ));
+        }
         if self.content.writes_text() && !self.redaction.enabled {
             return Err(invalid(
                 "content",

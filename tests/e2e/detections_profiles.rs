@@ -15,7 +15,7 @@ use crate::util::{BIN, Sandbox, read_ndjson, repo_file, run, stderr, summary_cou
 
 /// A simulated organization with every attack scenario (10 days, 20 users:
 /// enough history for the baselines' 7 days, seconds to run).
-fn simulated(s: &Sandbox) -> PathBuf {
+pub fn simulated(s: &Sandbox) -> PathBuf {
     let out = run(std::process::Command::new(BIN)
         .current_dir(s.dir.path())
         .args(["simulate", "--days", "10", "--users", "20", "--seed", "5"])

@@ -68,3 +68,36 @@ fn a_plugin_of_another_world_is_refused() {
     assert_eq!(out.status.code(), Some(EXIT_ERROR));
     assert!(stderr(&out).contains("plugin"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_batch_the_detection_instance_fails_on_is_redone_whole_and_nothing_is_lost() {
+    // With detections on, the host runs them on an instance of its own
+    // (the plugin's `detect` stage). The poison plugin traps there on
+    // POISON_DETECT, never in the workers: the batch is redone by one
+    // instance doing all of the work (which does not trap), so every record
+    // is emitted, in order, and the failed instance counts as restarted.
+    let sb = Sandbox::new();
+    let input = sb.write("in.ndjson", numbered_lines(60, &[(30, "POISON_DETECT")]));
+    let config = sb.write("detect.toml", "[plugin.detections]\nenabled = true\n");
+    let out = run(sb
+        .run_cmd()
+        .arg("--plugin")
+        .arg(POISON_PLUGIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--batch-records", "25"])
+        .arg(&input));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let emitted: Vec<u64> = read_ndjson(&out.stdout)
+        .iter()
+        .map(|v| v["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        emitted,
+        (1..=60).collect::<Vec<u64>>(),
+        "every record, in order"
+    );
+    assert_eq!(summary_counts(&err), (60, 60, 0, 0));
+    assert!(err.contains("plugin restarted 1"), "{err}");
+}

@@ -23,6 +23,7 @@ use claude_audit_plugin::Transform;
 
 use super::{Outcome, SandboxArgs};
 #[cfg(unix)]
+mod detections;
 mod process;
 
 use crate::keys::{self, HmacKey};
@@ -343,6 +344,7 @@ impl BenchCommand {
             dir,
             plugin: self.sandbox.plugin.as_deref(),
             workers: 1,
+            config: None,
         };
         let mut runs = (0..self.rounds.max(3))
             .map(|_| process::start_up(&spec, &input))
@@ -379,6 +381,7 @@ impl BenchCommand {
                 dir,
                 plugin: self.sandbox.plugin.as_deref(),
                 workers,
+                config: None,
             };
             let usage = process::whole_run(&spec, &input)?;
             let cpu = usage.cpu.as_secs_f64();
@@ -414,6 +417,21 @@ impl BenchCommand {
         );
         let report = crate::simulate::score::score(&plan, &self.seeds, &key)?;
         print!("{}", report.render());
+        #[cfg(unix)]
+        {
+            let dir = tempfile::tempdir().context("creating a work directory")?;
+            let plan = crate::simulate::Plan {
+                seed: self.seeds.first().copied().unwrap_or(1),
+                ..plan
+            };
+            let runs = detections::WholeRuns {
+                dir: dir.path(),
+                plugin: self.sandbox.plugin.as_deref(),
+                records: self.records,
+                rounds: self.rounds,
+            };
+            print!("{}", runs.measure(&plan)?);
+        }
         Ok(Outcome::Clean)
     }
 

@@ -201,7 +201,8 @@ impl PullCommand {
                 };
                 PageSink::Plugin(Box::new(
                     Runner::new(sandbox, setup.clone(), instance, limits, sinks)
-                        .started_with_state(detection_state),
+                        .started_with_state(detection_state)
+                        .with_detection_stage()?,
                 ))
             }
         };

@@ -70,8 +70,8 @@ pub struct RunCommand {
     /// for one input; the output stays in input order. With the default
     /// (1), reading and writing already overlap the plugin calls on a
     /// second thread. Each instance may use up to --memory-limit-mib.
-    /// Refused with detections enabled: their windows and baselines live
-    /// in one instance and would split.
+    /// With detections enabled, they run on one more instance of their
+    /// own, which takes the workers' events in input order.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub workers: u32,
@@ -139,15 +139,6 @@ impl RunCommand {
                 "--alerts and --state need detections: set `enabled = true` in [plugin.detections]"
             );
         }
-        if self.workers > 1 && config.detections_enabled() {
-            // Each instance would see only every Nth batch: thresholds,
-            // windows and sequences would silently miss what spans them.
-            bail!(
-                "--workers {} cannot be used with detections ([plugin.detections] enabled): \
-                 their state lives in one plugin instance; use --workers 1",
-                self.workers
-            );
-        }
         let plugin = crate::plugin::load(self.sandbox.plugin.as_deref())?;
         let sandbox = Sandbox::new(&plugin, self.sandbox.limits(config.plugin_holds_state()))?;
         let limits = BatchLimits {
@@ -196,8 +187,9 @@ impl RunCommand {
             vault,
             alerts: self.open_alerts()?,
         };
-        let mut runner =
-            Runner::new(&sandbox, setup, instance, limits, sinks).started_with_state(state);
+        let mut runner = Runner::new(&sandbox, setup, instance, limits, sinks)
+            .started_with_state(state)
+            .with_detection_stage()?;
         runner.set_workers(self.workers as usize)?;
         let progress = self.progress_bar(&inputs);
         let mut done_before = 0;

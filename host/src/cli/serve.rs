@@ -281,8 +281,9 @@ impl ServeCommand {
                     vault: None,
                     alerts: Some(Box::new(alerts.clone())),
                 };
-                let mut runner =
-                    Runner::new(&sandbox, setup, instance, batch, sinks).started_with_state(state);
+                let mut runner = Runner::new(&sandbox, setup, instance, batch, sinks)
+                    .started_with_state(state)
+                    .with_detection_stage()?;
                 let worker = Worker {
                     runner: &mut runner,
                     events,

@@ -162,7 +162,7 @@ fn poison(index: usize, failure: &PluginFailure) -> Dead {
 /// Check a plugin's answer against the batch contract of `wit/transform.wit`.
 /// A plugin that miscounts is treated like one that trapped: its records
 /// are isolated rather than trusted.
-fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
+pub(super) fn check_contract(output: &BatchOutput, sent: usize) -> Result<(), String> {
     let c = &output.counters;
     let lines = memchr::memchr_iter(b'\n', &output.records).count();
     let alert_lines = memchr::memchr_iter(b'\n', &output.alerts).count();

@@ -112,7 +112,7 @@ impl Pipeline {
     pub fn submit(
         &mut self,
         batch: Batch,
-        write: &mut impl FnMut(&Done) -> Result<()>,
+        write: &mut impl FnMut(&mut Done) -> Result<()>,
     ) -> Result<()> {
         self.make_room(write)?;
         let worker = self.next_worker;
@@ -128,7 +128,7 @@ impl Pipeline {
     pub fn submit_done(
         &mut self,
         done: Done,
-        write: &mut impl FnMut(&Done) -> Result<()>,
+        write: &mut impl FnMut(&mut Done) -> Result<()>,
     ) -> Result<()> {
         self.make_room(write)?;
         self.queue.push_back(Slot::Ready(Box::new(done)));
@@ -136,14 +136,14 @@ impl Pipeline {
     }
 
     /// Write everything still in flight, in order.
-    pub fn finish(mut self, write: &mut impl FnMut(&Done) -> Result<()>) -> Result<()> {
+    pub fn finish(mut self, write: &mut impl FnMut(&mut Done) -> Result<()>) -> Result<()> {
         while !self.queue.is_empty() {
             self.write_oldest(write)?;
         }
         Ok(())
     }
 
-    fn make_room(&mut self, write: &mut impl FnMut(&Done) -> Result<()>) -> Result<()> {
+    fn make_room(&mut self, write: &mut impl FnMut(&mut Done) -> Result<()>) -> Result<()> {
         while self.queue.len() >= self.limit {
             self.write_oldest(write)?;
         }
@@ -151,8 +151,8 @@ impl Pipeline {
     }
 
     /// Wait for the oldest slot, write it, and keep its buffers.
-    fn write_oldest(&mut self, write: &mut impl FnMut(&Done) -> Result<()>) -> Result<()> {
-        let done = match self.queue.pop_front() {
+    fn write_oldest(&mut self, write: &mut impl FnMut(&mut Done) -> Result<()>) -> Result<()> {
+        let mut done = match self.queue.pop_front() {
             None => return Ok(()),
             Some(Slot::Ready(done)) => *done,
             Some(Slot::Plugin(worker)) => {
@@ -162,7 +162,7 @@ impl Pipeline {
                 Done::Batch(batch, result?)
             }
         };
-        write(&done)?;
+        write(&mut done)?;
         if let Done::Batch(batch, _) = done {
             self.spare.push(batch);
         }

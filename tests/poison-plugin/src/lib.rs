@@ -4,7 +4,10 @@
 //!
 //! - `POISON_TRAP`: panics (a trap in wasm);
 //! - `POISON_LOOP`: loops forever (the host's batch deadline must stop it);
-//! - `POISON_OOM`: allocates without bound (the host's memory limit must stop it).
+//! - `POISON_OOM`: allocates without bound (the host's memory limit must stop it);
+//! - `POISON_DETECT`: panics only in an instance configured in the `detect`
+//!   stage (the host's detection instance), so that the host's recovery from
+//!   a failed detection batch can be tested.
 //!
 //! Never shipped: the host embeds it only for its end-to-end tests.
 
@@ -36,7 +39,9 @@ mod component {
             "poison".to_owned()
         }
 
-        fn configure(_config: wit::Config) -> Result<(), wit::ConfigError> {
+        fn configure(config: wit::Config) -> Result<(), wit::ConfigError> {
+            let detect = contains(config.settings_json.as_bytes(), b"\"stage\":{\"detect\"");
+            DETECT_STAGE.store(detect, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
 
@@ -84,7 +89,15 @@ mod component {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// Whether this instance was configured in the `detect` stage.
+    static DETECT_STAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
     fn misbehave_if_marked(line: &[u8]) {
+        if contains(line, b"POISON_DETECT")
+            && DETECT_STAGE.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            panic!("poison record in the detect stage");
+        }
         if contains(line, b"POISON_TRAP") {
             panic!("poison record");
         }

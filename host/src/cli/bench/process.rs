@@ -40,6 +40,8 @@ pub struct RunSpec<'a> {
     pub plugin: Option<&'a Path>,
     /// `--workers`.
     pub workers: usize,
+    /// `--config`, when the run needs settings (detections, GeoIP).
+    pub config: Option<&'a Path>,
 }
 
 impl RunSpec<'_> {
@@ -58,6 +60,9 @@ impl RunSpec<'_> {
             .stderr(Stdio::null());
         if let Some(plugin) = self.plugin {
             cmd.arg("--plugin").arg(plugin);
+        }
+        if let Some(config) = self.config {
+            cmd.arg("--config").arg(config);
         }
         Ok(cmd)
     }
