@@ -13,6 +13,9 @@ use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 use super::validate::{self, Validator};
+use digit_gate::DigitGate;
+
+mod digit_gate;
 
 const DETECTORS_TOML: &str = include_str!("../../data/detectors.toml");
 
@@ -146,6 +149,8 @@ pub struct DetectorSet {
     digit_set: RegexSet,
     /// Detector index of each pattern of `digit_set`.
     digit_owner: Vec<usize>,
+    /// Necessary conditions of `digit_set`, checked first (`digit_gate`).
+    digit_gate: DigitGate,
     /// `(detector bit, byte, distance)`: a detector that only runs where two
     /// of that byte are at most that far apart (`pair_within`).
     pairs: Vec<(u128, u8, usize)>,
@@ -234,12 +239,22 @@ impl DetectorSet {
             .build(&keywords)
             .map_err(|e| e.to_string())?;
         let digit_set = RegexSet::new(&digit_patterns).map_err(|e| e.to_string())?;
+        let digit_gated: Vec<(u128, &str, bool)> = digit_owner
+            .iter()
+            .zip(&digit_patterns)
+            .map(|(&index, pattern)| {
+                let boundary = detectors[index].digit_boundary;
+                (1u128 << index, pattern.as_str(), boundary)
+            })
+            .collect();
+        let digit_gate = DigitGate::new(&digit_gated);
         Ok(Self {
             detectors,
             prefilter,
             keyword_owner,
             digit_set,
             digit_owner,
+            digit_gate,
             pairs,
         })
     }
@@ -253,7 +268,7 @@ impl DetectorSet {
     /// position and never overlapping (an earlier detector wins).
     pub fn scan(&self, text: &str, findings: &mut Vec<Finding>) {
         let start = findings.len();
-        let mut candidates = self.candidates(text);
+        let mut candidates = self.scan_candidates(text);
         if candidates == 0 {
             return;
         }
@@ -281,7 +296,8 @@ impl DetectorSet {
         self.candidates(text) == 0
     }
 
-    /// Bit set of the detectors worth running on `text`.
+    /// Bit set of the detectors that may match in `text` (the set's
+    /// answer: [`Self::is_quiet`] depends on it).
     fn candidates(&self, text: &str) -> u128 {
         let mut set = 0u128;
         if text.bytes().any(|b| b.is_ascii_digit()) {
@@ -289,6 +305,23 @@ impl DetectorSet {
                 set |= 1 << self.digit_owner[pattern];
             }
         }
+        self.with_keywords(text, set)
+    }
+
+    /// Bit set of the detectors worth running on `text`: as
+    /// [`Self::candidates`], but the keyword-less ones chosen by the digit
+    /// gate where it can tell, which leaves out more of those that could
+    /// only find matches with a digit next to them.
+    fn scan_candidates(&self, text: &str) -> u128 {
+        match self.digit_gate.candidates(text.as_bytes()) {
+            Some(digits) => self.with_keywords(text, digits),
+            None => self.candidates(text),
+        }
+    }
+
+    /// `set` (keyword-less candidates) plus the keyword detectors found by
+    /// the prefilter, less those whose `pair_within` fails.
+    fn with_keywords(&self, text: &str, mut set: u128) -> u128 {
         for m in self.prefilter.find_overlapping_iter(text) {
             set |= 1 << self.keyword_owner[m.pattern().as_usize()];
         }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// `(detector id, text, expected matched substrings)`; empty = must not fire.
-const CASES: &[(&str, &str, &[&str])] = &[
+pub(super) const CASES: &[(&str, &str, &[&str])] = &[
     // contact and network
     (
         "claude_user_id",
