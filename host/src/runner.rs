@@ -135,15 +135,31 @@ impl<'s> Runner<'s> {
         }
     }
 
-    /// With detections enabled in the setup, run them on a plugin instance
-    /// of their own, on the thread that reads and writes, while the worker
-    /// instances only normalize (see `detect_stage`): they then overlap
-    /// normalization, and `--workers` may go with them. The state given to
+    /// With detections enabled in the setup and a second core to run them
+    /// on, run them on a plugin instance of their own, on the thread that
+    /// reads and writes, while the worker instances only normalize (see
+    /// `detect_stage`): they then overlap normalization. On one core that
+    /// only adds work (the handover costs CPU time), so the one instance
+    /// keeps doing all of it, unless [`Self::set_workers`] asks for more
+    /// (detections then need their own instance). The state given to
     /// [`Self::started_with_state`] moves to that instance, so call this
     /// after it; nothing changes with detections off.
     pub fn with_detection_stage(mut self) -> Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores >= 2 {
+            self.split_detection()?;
+        }
+        Ok(self)
+    }
+
+    /// Move detections to an instance of their own (when enabled and not
+    /// done yet); the workers restart with the normalizing setup.
+    fn split_detection(&mut self) -> Result<()> {
+        if self.detect.is_some() {
+            return Ok(());
+        }
         let Some((workers, stage)) = detect_stage::split(&self.setup)? else {
-            return Ok(self);
+            return Ok(());
         };
         let whole = std::mem::replace(&mut self.setup, workers);
         let detect = DetectStage::start(self.sandbox, stage, whole, self.last_state.as_deref())?;
@@ -153,17 +169,20 @@ impl<'s> Runner<'s> {
             .context("starting the plugin instance that normalizes")?;
         self.instances = vec![normalizer];
         self.detect = Some(detect);
-        self.set_workers(self.workers)?;
-        Ok(self)
+        Ok(())
     }
 
     /// Run `workers` plugin instances in parallel (at least one). The
     /// output stays in input order; the extra instances are made here.
-    /// Detection state lives in one instance: with detections enabled, a
-    /// caller with several workers runs them on their own instance first
-    /// ([`Self::with_detection_stage`]).
+    /// Detection state lives in one instance: with detections enabled and
+    /// several workers, they run on an instance of their own (see
+    /// [`Self::with_detection_stage`]).
     pub fn set_workers(&mut self, workers: usize) -> Result<()> {
         self.workers = workers.max(1);
+        if self.workers > 1 {
+            // Detection state must stay in one instance.
+            self.split_detection()?;
+        }
         while self.instances.len() < self.workers {
             let instance = self
                 .sandbox

@@ -85,7 +85,9 @@ fn a_batch_the_detection_instance_fails_on_is_redone_whole_and_nothing_is_lost()
         .arg(POISON_PLUGIN)
         .arg("--config")
         .arg(&config)
-        .args(["--batch-records", "25"])
+        // Two workers: detections then run on their own instance even on
+        // a one-core machine.
+        .args(["--batch-records", "25", "--workers", "2"])
         .arg(&input));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");

@@ -118,7 +118,10 @@ pub struct BenchCommand {
     /// organization of `--users` for each of `--seeds`, with every attack
     /// scenario injected, and print recall and precision per detection,
     /// alerts per million events, false alerts per 100,000 benign events,
-    /// the throughput cost of detection and the state size.
+    /// the throughput cost of detection (in-process, native) and the state
+    /// size; then the cost to a whole `run` (sandbox, file to file, wall
+    /// and CPU time, with and without detections, `--rounds` interleaved
+    /// runs over the first `--records` records of the first seed's feed).
     #[arg(long)]
     pub detections: bool,
 
