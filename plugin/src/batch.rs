@@ -137,7 +137,10 @@ impl Transform {
             let geoip = crate::enrich::GeoIp::new(geoip_databases)?;
             settings.geoip = Some(std::sync::Arc::new(geoip));
         }
-        let redactor = if settings.redaction.enabled {
+        // The detect stage's events were redacted by the instances that
+        // wrote them: it writes no value of its own, so it builds no
+        // redactor (compiling the detectors is most of a start-up).
+        let redactor = if settings.redaction.enabled && settings.stage == Stage::Whole {
             let key = active(keys, active_key)?;
             Some(Redactor::with_coverage(
                 settings.redaction.clone(),
