@@ -10,7 +10,7 @@ use crate::config::{Settings, Stage};
 use crate::detect::{Detector, StateError};
 use crate::error::{ConfigError, ConfigErrorKind, RecordError, RecordErrorKind};
 use crate::json_writer::Layout;
-use crate::normalize::{Disposition, normalize_line};
+use crate::normalize::{Disposition, Unmapped, normalize_line};
 use crate::profile;
 use crate::redact::pseudonym::HmacKey;
 use crate::redact::{Coverage, Redactor, VaultEntry};
@@ -213,23 +213,20 @@ impl Transform {
     /// in the profile. Its members are not listed, so the engine scans it.
     fn detect_stage_into(&self, index: u32, event: &[u8], out: &mut BatchOutput) {
         out.counters.records += 1;
-        if event.is_empty() {
-            let error = RecordError::record(RecordErrorKind::BlankLine, "an empty event");
-            out.counters.dead_lettered += 1;
-            out.dead_letters.push(DeadLetter { index, error });
-            return;
-        }
-        let start = out.records.len();
-        out.records.extend_from_slice(event);
-        out.records.push(b'\n');
-        self.detect(start, out, None);
-        match profile::apply(self.settings.profile, &mut out.records, start) {
-            Ok(()) => out.counters.emitted += 1,
-            Err(error) => {
-                out.counters.dead_lettered += 1;
-                out.dead_letters.push(DeadLetter { index, error });
-            }
-        }
+        let result = if event.is_empty() {
+            Err(RecordError::record(
+                RecordErrorKind::BlankLine,
+                "an empty event",
+            ))
+        } else {
+            let start = out.records.len();
+            out.records.extend_from_slice(event);
+            out.records.push(b'\n');
+            // Its unmapped parts were counted by the instance that wrote it.
+            self.finish_event(start, out, None)
+                .map(|()| Disposition::Emitted(Unmapped::default()))
+        };
+        count(index, result, out);
     }
 
     /// Process one record, unframed: all of `record` is the record (a `\n`
@@ -286,30 +283,26 @@ impl Transform {
                 layout.as_deref_mut(),
             )
         };
-        // Detection reads the canonical event, so it runs before the
-        // profile rewrites it (the profile is applied last).
         let result = match result {
-            Ok(Disposition::Emitted(unmapped)) => {
-                self.detect(start, out, layout.as_deref());
-                profile::apply(self.settings.profile, &mut out.records, start)
-                    .map(|()| Disposition::Emitted(unmapped))
-            }
+            Ok(Disposition::Emitted(unmapped)) => self
+                .finish_event(start, out, layout.as_deref())
+                .map(|()| Disposition::Emitted(unmapped)),
             other => other,
         };
-        match result {
-            Ok(Disposition::Emitted(unmapped)) => {
-                let c = &mut out.counters;
-                c.emitted += 1;
-                c.unmapped_event_types += u32::from(unmapped.event_type);
-                c.unmapped_actor_types += u32::from(unmapped.actor_type);
-                c.unmapped_fields += u32::from(unmapped.fields);
-            }
-            Ok(Disposition::Filtered) => out.counters.filtered += 1,
-            Err(error) => {
-                out.counters.dead_lettered += 1;
-                out.dead_letters.push(DeadLetter { index, error });
-            }
-        }
+        count(index, result, out);
+    }
+
+    /// The canonical event written at `start`: evaluated by the rule pack,
+    /// then rewritten in the profile. Detection reads the canonical event,
+    /// so it runs before the profile rewrites it (the profile is last).
+    fn finish_event(
+        &self,
+        start: usize,
+        out: &mut BatchOutput,
+        layout: Option<&Layout>,
+    ) -> Result<(), RecordError> {
+        self.detect(start, out, layout);
+        profile::apply(self.settings.profile, &mut out.records, start)
     }
 
     /// Run the rule pack over the canonical event written at `start`, its
@@ -326,6 +319,24 @@ impl Transform {
             );
             out.counters.alerts += raised.0;
             out.counters.alerts_suppressed += raised.1;
+        }
+    }
+}
+
+/// Count what became of the record at `index`.
+fn count(index: u32, result: Result<Disposition, RecordError>, out: &mut BatchOutput) {
+    match result {
+        Ok(Disposition::Emitted(unmapped)) => {
+            let c = &mut out.counters;
+            c.emitted += 1;
+            c.unmapped_event_types += u32::from(unmapped.event_type);
+            c.unmapped_actor_types += u32::from(unmapped.actor_type);
+            c.unmapped_fields += u32::from(unmapped.fields);
+        }
+        Ok(Disposition::Filtered) => out.counters.filtered += 1,
+        Err(error) => {
+            out.counters.dead_lettered += 1;
+            out.dead_letters.push(DeadLetter { index, error });
         }
     }
 }
